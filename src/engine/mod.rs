@@ -1,0 +1,18 @@
+//! The BitTorrent engine: streaming-first, on tokio. No GTK, GLib or
+//! GStreamer here; the rest of the application talks to it through
+//! [`handle`] and its events. See `DESIGN.md` beside this file.
+
+pub mod bencode;
+pub mod bitfield;
+pub mod create;
+pub mod handle;
+pub mod limits;
+pub mod magnet;
+pub mod metainfo;
+pub mod peer;
+pub mod picker;
+pub mod storage;
+pub mod stream;
+pub mod torrent;
+pub mod tracker;
+pub mod wire;

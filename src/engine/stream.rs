@@ -1,0 +1,1 @@
+//! TODO(owner fills in): random-access reads of one file of a torrent.

@@ -1,0 +1,7 @@
+//! The peer wire protocol (BEP 3) with the Fast extension (BEP 6) and the
+//! extension protocol (BEP 10): message types, framing, handshakes. Pure
+//! codecs over any ordered byte stream; sessions live in `engine::peer`.
+
+pub mod message;
+
+pub use message::{BLOCK_SIZE, BlockRequest, Message};

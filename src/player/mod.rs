@@ -1,0 +1,1 @@
+//! GStreamer: pipeline, player state machine.
