@@ -46,3 +46,32 @@ pub const MAX_PATH_COMPONENT_BYTES: usize = 255;
 /// Most components in one file's path, below the torrent's folder. Deeper
 /// trees only exhaust PATH_MAX or serve as an attack.
 pub const MAX_PATH_DEPTH: usize = 100;
+
+/// Largest peer wire message we accept, in bytes after the 4-byte length
+/// prefix: a bitfield for `MAX_PIECE_COUNT` pieces plus its id. Checked on
+/// the prefix before any payload is buffered; larger ones disconnect the
+/// peer (libtorrent's cap is 1 MiB, but nothing legitimate needs more).
+pub const MAX_MESSAGE_BYTES: u32 = MAX_PIECE_COUNT / 8 + 1;
+
+/// Largest `piece` message payload, in bytes: one 16 KiB block (BEP 3
+/// requests never ask for more; libtorrent disconnects beyond it).
+pub const MAX_BLOCK_BYTES: u32 = 16 * 1024;
+
+/// Largest extension protocol message (BEP 10), in bytes after the length
+/// prefix. The biggest legitimate one is a `ut_metadata` data message: a
+/// 16 KiB metadata piece plus a small dictionary; handshakes and PEX are a
+/// few hundred bytes. Transmission once let these grow without bound.
+pub const MAX_EXTENDED_MESSAGE_BYTES: u32 = 20 * 1024;
+
+/// Most entries in a BEP 10 handshake's `m` dictionary. Clients announce a
+/// handful; the byte id space has 255.
+pub const MAX_EXTENSION_NAMES: usize = 64;
+
+/// Longest client name (`v`) kept from a BEP 10 handshake, in bytes; longer
+/// names are truncated (it is display-only).
+pub const MAX_CLIENT_NAME_BYTES: usize = 128;
+
+/// Largest info dictionary we fetch from peers (BEP 9), in bytes. 16 MiB
+/// (anacrolix's limit) holds torrents of ~800,000 pieces; larger
+/// `metadata_size` announcements are ignored.
+pub const MAX_METADATA_BYTES: u32 = 16 * 1024 * 1024;
