@@ -1,1 +1,4 @@
 //! GStreamer: pipeline, player state machine.
+
+pub mod byte_source;
+pub mod torrentsrc;
