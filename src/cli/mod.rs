@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod create;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "piecewise",
@@ -17,4 +19,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Make a .torrent from a file or folder and print its magnet link.
+    Create(create::CreateArgs),
+}

@@ -75,3 +75,7 @@ pub const MAX_CLIENT_NAME_BYTES: usize = 128;
 /// (anacrolix's limit) holds torrents of ~800,000 pieces; larger
 /// `metadata_size` announcements are ignored.
 pub const MAX_METADATA_BYTES: u32 = 16 * 1024 * 1024;
+
+/// Longest magnet URI we parse, in bytes. Magnets arrive from clipboards
+/// and web pages; a few dozen trackers and peers fit in well under 16 KiB.
+pub const MAX_MAGNET_URI_BYTES: usize = 64 * 1024;
