@@ -1,1 +1,904 @@
-//! TODO(owner fills in)
+//! The piece picker: which blocks to request from which peer, so that the
+//! player gets what it reads next in time and the swarm still gets rare
+//! pieces from us. Pure and synchronous: the torrent task owns one
+//! [`Picker`], feeds it events and the clock, and sends what it returns.
+//! See `DESIGN.md` beside this file for the states and the deadline model.
+
+mod deadline;
+mod piece;
+pub mod startup;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use crate::engine::bitfield::Bitfield;
+use crate::engine::metainfo::Info;
+use crate::engine::wire::{BLOCK_SIZE, BlockRequest};
+
+pub use deadline::{MAX_WINDOW_PIECES, PieceDeadline};
+use piece::{Block, InFlight, PartialPiece, block_index, block_request};
+
+/// Identifies one peer connection; unique for the torrent's lifetime.
+pub type PeerKey = u64;
+
+/// Most requests of one block that may be in flight at once in endgame
+/// under the policies without [`DeadlineParams::max_duplicates`].
+const ENDGAME_MAX_COPIES: usize = 2;
+
+/// A request is never late sooner than this after it was sent: round trips
+/// and rate estimates jitter by tens of milliseconds.
+const MIN_LATE_AFTER: Duration = Duration::from_millis(500);
+
+/// When the peer's rate is still unknown, its request is late after this.
+const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
+
+/// A peer counts as a candidate for time-critical blocks only if it asked
+/// for work this recently: a choked or stalled peer stops calling `pick`.
+const ACTIVE_PEER_WINDOW: Duration = Duration::from_secs(2);
+
+/// How pieces are chosen. Selectable so users and researchers can compare.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Policy {
+    /// Lowest wanted piece first; ignores read heads.
+    Sequential,
+    /// Classic BitTorrent: finish started pieces, then the rarest in the
+    /// swarm, ties broken at random; ignores read heads.
+    RarestFirst,
+    /// Streaming: the window after each read head by deadline, from the
+    /// peers that can deliver in time; rarest-first outside the window.
+    Deadline(DeadlineParams),
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::Deadline(DeadlineParams::default())
+    }
+}
+
+/// Tuning of [`Policy::Deadline`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeadlineParams {
+    /// Seconds of media after each read head that are time-critical.
+    /// 10 s matches the buffer players keep ahead: enough to ride out a
+    /// slow peer, short enough that most picks stay rarest-first.
+    pub window_secs: f64,
+    /// Fewest pieces in a window, whatever the rate: with low bitrates and
+    /// big pieces a window of seconds would not even cover the next piece.
+    pub min_window_pieces: u32,
+    /// Extra copies of a late time-critical block that may be in flight at
+    /// once (also the endgame bound). 1 caps the waste at one block per
+    /// late block while one slow peer can no longer stall playback.
+    pub max_duplicates: u32,
+    /// A request is late after this many times its estimated delivery time
+    /// (queue ahead of it plus the block, over the peer's rate). 2 leaves
+    /// room for rate estimates that trail a slowing peer.
+    pub lateness_factor: f64,
+    /// Bytes at the start of the streamed file fetched first at open: the
+    /// container header (MP4 `ftyp`/`moov` when fast-started, Matroska
+    /// `SeekHead`/`Tracks`) and the first keyframe.
+    pub head_bytes: u64,
+    /// Bytes at the end of the streamed file fetched first at open: where
+    /// MP4 keeps `moov` when not fast-started and Matroska its cues.
+    pub tail_bytes: u64,
+    /// Consumption rate, bytes/s, when the player has not measured one
+    /// yet: 625,000 B/s (5 Mbit/s), a common HD bitrate.
+    pub assumed_bytes_per_second: f64,
+}
+
+impl Default for DeadlineParams {
+    fn default() -> Self {
+        Self {
+            window_secs: 10.0,
+            min_window_pieces: 4,
+            max_duplicates: 1,
+            lateness_factor: 2.0,
+            head_bytes: 2 * 1024 * 1024,
+            tail_bytes: 2 * 1024 * 1024,
+            assumed_bytes_per_second: 625_000.0,
+        }
+    }
+}
+
+/// What the player needs now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Demand {
+    /// Where the player reads next, absolute byte offsets in the torrent.
+    pub read_heads: Vec<u64>,
+    /// Media consumption rate, bytes/s (0 or unknown: the policy's assumed
+    /// rate).
+    pub bytes_per_second: f64,
+    /// Paused players keep the same deadlines: they resume from there.
+    pub playing: bool,
+}
+
+/// What `block_received` learned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockReceived {
+    /// False when the block was already in (a wasted duplicate) or is not
+    /// wanted: do not write it.
+    pub new: bool,
+    /// All blocks of the piece are in: hash it, then `have_piece` or
+    /// `piece_failed`.
+    pub piece_complete: bool,
+    /// Duplicate requests of this block on other peers: send `cancel`s.
+    pub cancel: Vec<(PeerKey, BlockRequest)>,
+}
+
+/// Piece geometry and files of the torrent, in bytes.
+#[derive(Clone, Debug)]
+struct Geometry {
+    piece_length: u32,
+    total_length: u64,
+    piece_count: u32,
+    /// (offset, length) of each file, in torrent order.
+    files: Vec<(u64, u64)>,
+}
+
+impl Geometry {
+    fn piece_start(&self, piece: u32) -> u64 {
+        u64::from(piece) * u64::from(self.piece_length)
+    }
+
+    fn piece_len(&self, piece: u32) -> u32 {
+        let start = self.piece_start(piece);
+        let end = start
+            .saturating_add(u64::from(self.piece_length))
+            .min(self.total_length);
+        end.saturating_sub(start) as u32
+    }
+
+    /// Pieces holding any byte of `bytes`.
+    fn pieces_covering(&self, bytes: Range<u64>) -> Range<u32> {
+        let end = bytes.end.min(self.total_length);
+        if bytes.start >= end || self.piece_length == 0 {
+            return 0..0;
+        }
+        let first = bytes.start / u64::from(self.piece_length);
+        let last = (end - 1) / u64::from(self.piece_length);
+        first as u32..(last as u32 + 1).min(self.piece_count)
+    }
+
+    /// End of the file that holds byte `offset`, if any does.
+    fn end_of_file_at(&self, offset: u64) -> Option<u64> {
+        if offset >= self.total_length {
+            return None;
+        }
+        let after = self.files.partition_point(|&(start, _)| start <= offset);
+        match after.checked_sub(1).and_then(|i| self.files.get(i)) {
+            Some(&(start, length)) if start.saturating_add(length) > offset => {
+                Some(start.saturating_add(length))
+            }
+            _ => Some(self.total_length),
+        }
+    }
+}
+
+/// Which pieces a peer has, as far as availability counts go.
+#[derive(Clone, Debug)]
+enum PeerPieces {
+    /// Counted once in `Picker::seeds`, not per piece: a seed joining or
+    /// leaving shifts every piece alike and leaves the rarity order alone.
+    Seed,
+    Some(Bitfield),
+}
+
+#[derive(Clone, Debug)]
+struct PeerState {
+    pieces: PeerPieces,
+    in_flight: HashSet<BlockRequest>,
+    /// Bytes requested from the peer and not yet in: the queue a new
+    /// request waits behind.
+    queued_bytes: u64,
+    /// Download rate from the peer, bytes/s, as of its last `pick`; 0 when
+    /// unknown.
+    rate: f64,
+    last_pick: Option<Instant>,
+}
+
+impl PeerState {
+    fn new(piece_count: u32) -> Self {
+        Self {
+            pieces: PeerPieces::Some(Bitfield::new(piece_count)),
+            in_flight: HashSet::new(),
+            queued_bytes: 0,
+            rate: 0.0,
+            last_pick: None,
+        }
+    }
+
+    /// Seconds until a block of `length` bytes requested now would arrive.
+    fn delivery_secs(&self, length: u32) -> f64 {
+        if self.rate > 0.0 {
+            (self.queued_bytes + u64::from(length)) as f64 / self.rate
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+/// The peer being served by one `pick` call.
+struct PickRound<'a> {
+    peer: PeerKey,
+    pieces: &'a Bitfield,
+    slots: usize,
+    now: Instant,
+    picked: Vec<BlockRequest>,
+}
+
+impl PickRound<'_> {
+    fn is_full(&self) -> bool {
+        self.picked.len() >= self.slots
+    }
+}
+
+/// Chooses blocks to request. See the module docs and `DESIGN.md`.
+#[derive(Debug)]
+pub struct Picker {
+    geometry: Geometry,
+    policy: Policy,
+    have: Bitfield,
+    /// Pieces overlapping a wanted file.
+    wanted: Bitfield,
+    /// Wanted pieces not had yet.
+    wanted_missing: u32,
+    /// Per piece: peers other than seeds that have it.
+    availability: Vec<u32>,
+    seeds: u32,
+    /// Seeds the random rarest-first tie-break, per picker.
+    tiebreak_seed: u32,
+    /// Wanted pieces neither had nor started, by index ...
+    fresh_by_index: BTreeSet<u32>,
+    /// ... and by (availability, tie-break, piece).
+    fresh_by_rarity: BTreeSet<(u32, u32, u32)>,
+    /// Started pieces not had yet, with their blocks.
+    partial: BTreeMap<u32, PartialPiece>,
+    /// Started pieces with at least one open block.
+    partial_open: BTreeSet<u32>,
+    peers: HashMap<PeerKey, PeerState>,
+    demand: Option<(Demand, Instant)>,
+    /// The file being streamed and when it was chosen.
+    stream_file: Option<(usize, Instant)>,
+    /// Time-critical pieces not had yet, earliest deadline first.
+    critical: Vec<PieceDeadline>,
+    is_critical: Bitfield,
+}
+
+impl Picker {
+    pub fn new(info: &Info, policy: Policy) -> Self {
+        let piece_count = info.piece_count();
+        let mut picker = Self {
+            geometry: Geometry {
+                piece_length: info.piece_length,
+                total_length: info.total_length,
+                piece_count,
+                files: info.files.iter().map(|f| (f.offset, f.length)).collect(),
+            },
+            policy,
+            have: Bitfield::new(piece_count),
+            wanted: Bitfield::full(piece_count),
+            wanted_missing: piece_count,
+            availability: vec![0; piece_count as usize],
+            seeds: 0,
+            tiebreak_seed: rand::random(),
+            fresh_by_index: BTreeSet::new(),
+            fresh_by_rarity: BTreeSet::new(),
+            partial: BTreeMap::new(),
+            partial_open: BTreeSet::new(),
+            peers: HashMap::new(),
+            demand: None,
+            stream_file: None,
+            critical: Vec::new(),
+            is_critical: Bitfield::new(piece_count),
+        };
+        picker.rebuild_fresh();
+        picker
+    }
+
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+        // Requests already out stay useful: nothing to cancel.
+        self.refresh_critical();
+    }
+
+    /// Chooses the files to download (`false`: not downloaded unless a read
+    /// head asks for it). Files without an entry stay wanted.
+    pub fn set_wanted_files(&mut self, wanted: &[bool]) {
+        let count = self.geometry.piece_count;
+        self.wanted = Bitfield::new(count);
+        for (index, &(offset, length)) in self.geometry.files.iter().enumerate() {
+            if wanted.get(index) != Some(&false) {
+                for piece in self
+                    .geometry
+                    .pieces_covering(offset..offset.saturating_add(length))
+                {
+                    self.wanted.set(piece);
+                }
+            }
+        }
+        self.wanted_missing = (0..count)
+            .filter(|&p| self.wanted.get(p) && !self.have.get(p))
+            .count() as u32;
+        self.rebuild_fresh();
+    }
+
+    /// Chooses the file being streamed: its head and tail are fetched
+    /// before anything else. Returns requests to cancel (the previous
+    /// file's head and tail).
+    pub fn set_stream_file(
+        &mut self,
+        file: Option<usize>,
+        now: Instant,
+    ) -> Vec<(PeerKey, BlockRequest)> {
+        self.stream_file = file.map(|index| (index, now));
+        self.refresh_critical()
+    }
+
+    /// Updates what the player needs; returns the requests that no longer
+    /// matter (their pieces left every window, e.g. after a seek).
+    pub fn set_demand(
+        &mut self,
+        demand: Option<Demand>,
+        now: Instant,
+    ) -> Vec<(PeerKey, BlockRequest)> {
+        self.demand = demand.map(|d| (d, now));
+        self.refresh_critical()
+    }
+
+    /// The time-critical pieces not had yet, earliest deadline first.
+    pub fn deadlines(&self) -> &[PieceDeadline] {
+        &self.critical
+    }
+
+    /// A piece passed its hash check (or was found on disk at resume).
+    pub fn have_piece(&mut self, piece: u32) {
+        if !self.have.set(piece) {
+            return;
+        }
+        if self.wanted.get(piece) {
+            self.wanted_missing -= 1;
+        }
+        self.remove_fresh(piece);
+        self.partial_open.remove(&piece);
+        if let Some(mut partial) = self.partial.remove(&piece) {
+            let piece_len = self.geometry.piece_len(piece);
+            for (index, peer) in partial.reset() {
+                self.forget_request(peer, block_request(piece, piece_len, index));
+            }
+        }
+        if self.is_critical.get(piece) {
+            self.is_critical.clear(piece);
+            self.critical.retain(|d| d.piece != piece);
+        }
+    }
+
+    /// A peer's whole piece set (bitfield, have-all, have-none); replaces
+    /// what the picker knew of it.
+    pub fn peer_has(&mut self, peer: PeerKey, pieces: &Bitfield) {
+        if pieces.len() != self.geometry.piece_count {
+            return;
+        }
+        let count = self.geometry.piece_count;
+        let state = self
+            .peers
+            .entry(peer)
+            .or_insert_with(|| PeerState::new(count));
+        let new = if pieces.is_full() {
+            PeerPieces::Seed
+        } else {
+            PeerPieces::Some(pieces.clone())
+        };
+        let old = std::mem::replace(&mut state.pieces, new.clone());
+        self.count_availability(&old, false);
+        self.count_availability(&new, true);
+    }
+
+    /// A peer announced one more piece.
+    pub fn peer_have(&mut self, peer: PeerKey, piece: u32) {
+        let count = self.geometry.piece_count;
+        if piece >= count {
+            return;
+        }
+        let state = self
+            .peers
+            .entry(peer)
+            .or_insert_with(|| PeerState::new(count));
+        if let PeerPieces::Some(pieces) = &mut state.pieces
+            && pieces.set(piece)
+        {
+            self.change_availability(piece, true);
+        }
+    }
+
+    /// The peer disconnected: its requests return to the pool.
+    pub fn peer_gone(&mut self, peer: PeerKey) {
+        let Some(state) = self.peers.remove(&peer) else {
+            return;
+        };
+        self.count_availability(&state.pieces, false);
+        for block in state.in_flight {
+            self.reopen(peer, block);
+        }
+    }
+
+    /// Chooses up to `slots` blocks to request from `peer`, which has
+    /// `peer_pieces` and delivers `peer_rate` bytes/s (0: unknown).
+    pub fn pick(
+        &mut self,
+        peer: PeerKey,
+        peer_pieces: &Bitfield,
+        peer_rate: f64,
+        slots: usize,
+        now: Instant,
+    ) -> Vec<BlockRequest> {
+        let count = self.geometry.piece_count;
+        let state = self
+            .peers
+            .entry(peer)
+            .or_insert_with(|| PeerState::new(count));
+        state.rate = if peer_rate.is_finite() && peer_rate > 0.0 {
+            peer_rate
+        } else {
+            0.0
+        };
+        state.last_pick = Some(now);
+        let mut round = PickRound {
+            peer,
+            pieces: peer_pieces,
+            slots,
+            now,
+            picked: Vec::new(),
+        };
+        if slots == 0 || peer_pieces.len() != count {
+            return round.picked;
+        }
+        if let Policy::Deadline(params) = self.policy {
+            self.pick_critical(&mut round, &params);
+        }
+        self.pick_started(&mut round);
+        self.pick_fresh(&mut round);
+        self.pick_endgame(&mut round);
+        round.picked
+    }
+
+    /// A block arrived from `peer`.
+    pub fn block_received(&mut self, peer: PeerKey, block: BlockRequest) -> BlockReceived {
+        let mut outcome = BlockReceived::default();
+        let piece = block.piece;
+        if piece >= self.geometry.piece_count {
+            return outcome;
+        }
+        let piece_len = self.geometry.piece_len(piece);
+        let Some(index) = block_index(&block, piece_len) else {
+            return outcome;
+        };
+        self.forget_request(peer, block);
+        let useful = self.partial.contains_key(&piece)
+            || self.wanted.get(piece)
+            || self.is_critical.get(piece);
+        if self.have.get(piece) || !useful {
+            return outcome;
+        }
+        // Data nobody asked for still counts if the piece is missing: a
+        // cancel may have crossed the block on the wire.
+        self.start_piece(piece);
+        let Some(partial) = self.partial.get_mut(&piece) else {
+            return outcome;
+        };
+        let Some(others) = partial.receive(index) else {
+            return outcome;
+        };
+        outcome.new = true;
+        outcome.piece_complete = partial.is_complete();
+        if partial.open == 0 {
+            self.partial_open.remove(&piece);
+        }
+        for other in others.into_iter().filter(|&other| other != peer) {
+            self.forget_request(other, block);
+            outcome.cancel.push((other, block));
+        }
+        outcome
+    }
+
+    /// A request will not be answered (rejected, choked, timed out).
+    pub fn block_dropped(&mut self, peer: PeerKey, block: BlockRequest) {
+        if block.piece < self.geometry.piece_count {
+            self.reopen(peer, block);
+        }
+    }
+
+    /// The piece failed its hash check: all its blocks are wanted again.
+    pub fn piece_failed(&mut self, piece: u32) {
+        if self.have.get(piece) {
+            return;
+        }
+        let piece_len = self.geometry.piece_len(piece);
+        let Some(partial) = self.partial.get_mut(&piece) else {
+            return;
+        };
+        let in_flight = partial.reset();
+        self.partial_open.insert(piece);
+        for (index, peer) in in_flight {
+            self.forget_request(peer, block_request(piece, piece_len, index));
+        }
+    }
+
+    /// Every wanted piece is had.
+    pub fn is_complete(&self) -> bool {
+        self.wanted_missing == 0
+    }
+
+    // ----- picking stages -----
+
+    /// Time-critical blocks, earliest deadline first, only where this peer
+    /// can deliver before the deadline (or no peer can do much better);
+    /// late ones again from this peer, up to `max_duplicates` extra copies.
+    fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) {
+        let best_other_secs = self.best_other_delivery_secs(round);
+        let max_copies = 1 + params.max_duplicates as usize;
+        for position in 0..self.critical.len() {
+            if round.is_full() {
+                return;
+            }
+            let Some(&PieceDeadline { deadline, piece }) = self.critical.get(position) else {
+                return;
+            };
+            if self.have.get(piece) || !round.pieces.get(piece) {
+                continue;
+            }
+            let piece_len = self.geometry.piece_len(piece);
+            for index in 0..piece_len.div_ceil(BLOCK_SIZE) as usize {
+                if round.is_full() {
+                    return;
+                }
+                match self.partial.get(&piece).and_then(|p| p.blocks.get(index)) {
+                    None | Some(Block::Open) => {}
+                    Some(Block::Received) => continue,
+                    Some(Block::Requested(flights)) => {
+                        let duplicate_due = flights.len() < max_copies
+                            && flights.iter().all(|f| f.late_at <= round.now)
+                            && flights.iter().all(|f| f.peer != round.peer);
+                        if !duplicate_due {
+                            continue;
+                        }
+                    }
+                }
+                let length = block_request(piece, piece_len, index).length;
+                if !self.can_deliver_in_time(round, deadline, best_other_secs, length, params) {
+                    // Later blocks would wait behind this one in its queue.
+                    break;
+                }
+                self.request(round, piece, index);
+            }
+        }
+    }
+
+    /// Blocks of started pieces: finishing pieces first gets them hashed
+    /// and shared sooner.
+    fn pick_started(&mut self, round: &mut PickRound) {
+        let mut pieces = Vec::new();
+        let mut blocks = 0;
+        for &piece in &self.partial_open {
+            if round.picked.len() + blocks >= round.slots {
+                break;
+            }
+            if round.pieces.get(piece) && self.wanted.get(piece) && !self.is_critical.get(piece) {
+                pieces.push(piece);
+                blocks += self.partial.get(&piece).map_or(0, |p| p.open as usize);
+            }
+        }
+        for piece in pieces {
+            self.request_open_blocks(round, piece);
+        }
+    }
+
+    /// Blocks of pieces not started yet, in the policy's order.
+    fn pick_fresh(&mut self, round: &mut PickRound) {
+        let mut pieces = Vec::new();
+        let mut blocks = 0;
+        let mut take = |piece: u32| {
+            if round.picked.len() + blocks >= round.slots {
+                return false;
+            }
+            if round.pieces.get(piece) && !self.is_critical.get(piece) {
+                pieces.push(piece);
+                blocks += self.geometry.piece_len(piece).div_ceil(BLOCK_SIZE) as usize;
+            }
+            true
+        };
+        match self.policy {
+            Policy::Sequential => {
+                for &piece in &self.fresh_by_index {
+                    if !take(piece) {
+                        break;
+                    }
+                }
+            }
+            Policy::RarestFirst | Policy::Deadline(_) => {
+                // Pieces no peer has sort first; skip them unless a seed is around.
+                let from = (u32::from(self.seeds == 0), 0, 0);
+                for &(_, _, piece) in self.fresh_by_rarity.range(from..) {
+                    if !take(piece) {
+                        break;
+                    }
+                }
+            }
+        }
+        for piece in pieces {
+            self.request_open_blocks(round, piece);
+        }
+    }
+
+    /// When every missing block is in flight, ask this peer too for blocks
+    /// in flight elsewhere, so the last pieces do not wait on the slowest.
+    fn pick_endgame(&mut self, round: &mut PickRound) {
+        if round.is_full()
+            || !self.fresh_by_index.is_empty()
+            || self.partial_open.iter().any(|&p| self.wanted.get(p))
+        {
+            return;
+        }
+        let max_copies = match self.policy {
+            Policy::Deadline(params) => 1 + params.max_duplicates as usize,
+            Policy::Sequential | Policy::RarestFirst => ENDGAME_MAX_COPIES,
+        };
+        let mut wanted = Vec::new();
+        for (&piece, partial) in &self.partial {
+            let useful = self.wanted.get(piece) || self.is_critical.get(piece);
+            if !useful || !round.pieces.get(piece) || partial.is_complete() {
+                continue;
+            }
+            for (index, block) in partial.blocks.iter().enumerate() {
+                if let Block::Requested(flights) = block
+                    && flights.len() < max_copies
+                    && flights.iter().all(|f| f.peer != round.peer)
+                {
+                    wanted.push((piece, index));
+                    if round.picked.len() + wanted.len() >= round.slots {
+                        break;
+                    }
+                }
+            }
+            if round.picked.len() + wanted.len() >= round.slots {
+                break;
+            }
+        }
+        for (piece, index) in wanted {
+            self.request(round, piece, index);
+        }
+    }
+
+    // ----- helpers -----
+
+    /// May this peer take a time-critical block due at `deadline`?
+    fn can_deliver_in_time(
+        &self,
+        round: &PickRound,
+        deadline: Instant,
+        best_other_secs: f64,
+        length: u32,
+        params: &DeadlineParams,
+    ) -> bool {
+        let secs = self
+            .peers
+            .get(&round.peer)
+            .map_or(f64::INFINITY, |state| state.delivery_secs(length));
+        let in_time = Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|wait| round.now.checked_add(wait))
+            .is_some_and(|arrival| arrival <= deadline);
+        // Too late for everyone, or no other peer's rate known: a peer
+        // about as quick as the best other one may still try.
+        in_time || secs <= best_other_secs * params.lateness_factor.max(1.0)
+    }
+
+    /// The quickest estimated delivery of one block among the other active
+    /// peers (infinite when there is none with a known rate).
+    fn best_other_delivery_secs(&self, round: &PickRound) -> f64 {
+        self.peers
+            .iter()
+            .filter(|&(&key, state)| {
+                key != round.peer
+                    && state.last_pick.is_some_and(|at| {
+                        round.now.saturating_duration_since(at) <= ACTIVE_PEER_WINDOW
+                    })
+            })
+            .map(|(_, state)| state)
+            .map(|state| state.delivery_secs(BLOCK_SIZE))
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    fn request_open_blocks(&mut self, round: &mut PickRound, piece: u32) {
+        let piece_len = self.geometry.piece_len(piece);
+        for index in 0..piece_len.div_ceil(BLOCK_SIZE) as usize {
+            if round.is_full() {
+                return;
+            }
+            let open = self
+                .partial
+                .get(&piece)
+                .and_then(|p| p.blocks.get(index))
+                .is_none_or(|block| *block == Block::Open);
+            if open {
+                self.request(round, piece, index);
+            }
+        }
+    }
+
+    /// Records the request of block `index` of `piece` from the round's peer.
+    fn request(&mut self, round: &mut PickRound, piece: u32, index: usize) {
+        let block = block_request(piece, self.geometry.piece_len(piece), index);
+        let lateness_factor = match self.policy {
+            Policy::Deadline(params) => params.lateness_factor,
+            Policy::Sequential | Policy::RarestFirst => DeadlineParams::default().lateness_factor,
+        };
+        let Some(state) = self.peers.get_mut(&round.peer) else {
+            return;
+        };
+        if !state.in_flight.insert(block) {
+            return;
+        }
+        let secs = state.delivery_secs(block.length);
+        let late_after = if secs.is_finite() {
+            Duration::try_from_secs_f64(secs * lateness_factor.max(1.0))
+                .unwrap_or(UNKNOWN_RATE_LATE_AFTER)
+                .max(MIN_LATE_AFTER)
+        } else {
+            UNKNOWN_RATE_LATE_AFTER
+        };
+        state.queued_bytes += u64::from(block.length);
+        let flight = InFlight {
+            peer: round.peer,
+            late_at: round.now + late_after,
+        };
+        self.start_piece(piece);
+        if let Some(partial) = self.partial.get_mut(&piece) {
+            partial.add_request(index, flight);
+            if partial.open == 0 {
+                self.partial_open.remove(&piece);
+            }
+        }
+        round.picked.push(block);
+    }
+
+    /// Moves a piece from fresh to started.
+    fn start_piece(&mut self, piece: u32) {
+        if self.partial.contains_key(&piece) {
+            return;
+        }
+        self.remove_fresh(piece);
+        self.partial
+            .insert(piece, PartialPiece::new(self.geometry.piece_len(piece)));
+        self.partial_open.insert(piece);
+    }
+
+    /// Forgets `peer`'s request of `block`; the block is open again unless
+    /// another peer has it in flight too.
+    fn reopen(&mut self, peer: PeerKey, block: BlockRequest) {
+        self.forget_request(peer, block);
+        let piece_len = self.geometry.piece_len(block.piece);
+        let Some(index) = block_index(&block, piece_len) else {
+            return;
+        };
+        if let Some(partial) = self.partial.get_mut(&block.piece)
+            && partial.remove_request(index, peer)
+        {
+            self.partial_open.insert(block.piece);
+        }
+    }
+
+    /// Drops `block` from `peer`'s queue (the piece's side is the caller's).
+    fn forget_request(&mut self, peer: PeerKey, block: BlockRequest) {
+        if let Some(state) = self.peers.get_mut(&peer)
+            && state.in_flight.remove(&block)
+        {
+            state.queued_bytes = state.queued_bytes.saturating_sub(u64::from(block.length));
+        }
+    }
+
+    /// Recomputes the time-critical pieces; returns the requests of pieces
+    /// that were critical and no longer are, now open again.
+    fn refresh_critical(&mut self) -> Vec<(PeerKey, BlockRequest)> {
+        let critical = match self.policy {
+            Policy::Deadline(params) => deadline::critical_pieces(
+                &self.geometry,
+                &params,
+                self.demand.as_ref(),
+                self.stream_file,
+            )
+            .into_iter()
+            .filter(|d| !self.have.get(d.piece))
+            .collect(),
+            Policy::Sequential | Policy::RarestFirst => Vec::new(),
+        };
+        let mut is_critical = Bitfield::new(self.geometry.piece_count);
+        for d in &critical {
+            is_critical.set(d.piece);
+        }
+        let old = std::mem::replace(&mut self.critical, critical);
+        self.is_critical = is_critical;
+        let mut cancel = Vec::new();
+        for PieceDeadline { piece, .. } in old {
+            if self.is_critical.get(piece) {
+                continue;
+            }
+            let Some(partial) = self.partial.get_mut(&piece) else {
+                continue;
+            };
+            let piece_len = self.geometry.piece_len(piece);
+            let mut requested = Vec::new();
+            for (index, block) in partial.blocks.iter().enumerate() {
+                if let Block::Requested(flights) = block {
+                    requested.extend(flights.iter().map(|f| (f.peer, index)));
+                }
+            }
+            for (peer, index) in requested {
+                let block = block_request(piece, piece_len, index);
+                self.reopen(peer, block);
+                cancel.push((peer, block));
+            }
+        }
+        cancel
+    }
+
+    fn tiebreak(&self, piece: u32) -> u32 {
+        // splitmix32-style mixing: a fixed random order per picker.
+        let mut x = piece ^ self.tiebreak_seed;
+        x = (x ^ (x >> 16)).wrapping_mul(0x7feb_352d);
+        x = (x ^ (x >> 15)).wrapping_mul(0x846c_a68b);
+        x ^ (x >> 16)
+    }
+
+    fn rarity_key(&self, piece: u32) -> (u32, u32, u32) {
+        let availability = self.availability.get(piece as usize).copied().unwrap_or(0);
+        (availability, self.tiebreak(piece), piece)
+    }
+
+    fn rebuild_fresh(&mut self) {
+        let fresh: Vec<u32> = (0..self.geometry.piece_count)
+            .filter(|&p| self.wanted.get(p) && !self.have.get(p) && !self.partial.contains_key(&p))
+            .collect();
+        self.fresh_by_rarity = fresh.iter().map(|&p| self.rarity_key(p)).collect();
+        self.fresh_by_index = fresh.into_iter().collect();
+    }
+
+    fn remove_fresh(&mut self, piece: u32) {
+        if self.fresh_by_index.remove(&piece) {
+            let key = self.rarity_key(piece);
+            self.fresh_by_rarity.remove(&key);
+        }
+    }
+
+    fn change_availability(&mut self, piece: u32, up: bool) {
+        let fresh = self.fresh_by_index.contains(&piece);
+        if fresh {
+            let key = self.rarity_key(piece);
+            self.fresh_by_rarity.remove(&key);
+        }
+        if let Some(count) = self.availability.get_mut(piece as usize) {
+            *count = if up {
+                count.saturating_add(1)
+            } else {
+                count.saturating_sub(1)
+            };
+        }
+        if fresh {
+            let key = self.rarity_key(piece);
+            self.fresh_by_rarity.insert(key);
+        }
+    }
+
+    fn count_availability(&mut self, pieces: &PeerPieces, up: bool) {
+        match pieces {
+            PeerPieces::Seed if up => self.seeds += 1,
+            PeerPieces::Seed => self.seeds = self.seeds.saturating_sub(1),
+            PeerPieces::Some(field) => {
+                for piece in field.iter_set() {
+                    self.change_availability(piece, up);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! When playback can start without stalling.
+//!
+//! Downloading at `r` bytes/s a medium consumed at `b` bytes/s with `D`
+//! seconds left to play, playback never stalls if the buffer ahead of the
+//! playhead holds at least `D·(1 − r/b)` seconds of media when `r < b`;
+//! when `r ≥ b` only a small safety margin is needed against jitter. While
+//! waiting, the buffer grows by `r/b` seconds of media per second.
+
+use std::time::Duration;
+
+/// Measurements the estimate is made from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StartupInput {
+    /// Measured download rate r, bytes/s.
+    pub download_bytes_per_second: f64,
+    /// Media bitrate b, bytes/s (file size over duration).
+    pub media_bytes_per_second: f64,
+    /// Media left to play after the playhead D, seconds.
+    pub remaining_secs: f64,
+    /// Media already buffered ahead of the playhead, seconds.
+    pub buffered_secs: f64,
+    /// Least buffer ever asked for, seconds, against rate jitter.
+    pub safety_margin_secs: f64,
+}
+
+/// The verdict for one set of measurements.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StartupEstimate {
+    /// Buffer needed to play to the end without a stall, seconds of media.
+    pub required_buffer_secs: f64,
+    pub can_start_now: bool,
+    /// How long until the buffer is big enough at the current rate; `None`
+    /// when nothing is arriving.
+    pub wait: Option<Duration>,
+}
+
+/// Seconds of media to buffer before playing: max(margin, D·(1 − r/b)).
+/// An unknown bitrate (0, negative, NaN) asks for the margin only.
+pub fn required_buffer_secs(input: &StartupInput) -> f64 {
+    let margin = non_negative(input.safety_margin_secs);
+    let rate = non_negative(input.download_bytes_per_second);
+    let bitrate = non_negative(input.media_bytes_per_second);
+    if bitrate == 0.0 {
+        return margin;
+    }
+    let deficit = non_negative(input.remaining_secs) * (1.0 - rate / bitrate);
+    margin.max(deficit)
+}
+
+pub fn can_start_now(input: &StartupInput) -> bool {
+    non_negative(input.buffered_secs) >= required_buffer_secs(input)
+}
+
+pub fn estimate(input: &StartupInput) -> StartupEstimate {
+    let required = required_buffer_secs(input);
+    let missing = required - non_negative(input.buffered_secs);
+    let rate = non_negative(input.download_bytes_per_second);
+    let bitrate = non_negative(input.media_bytes_per_second);
+    let wait = if missing <= 0.0 {
+        Some(Duration::ZERO)
+    } else if rate > 0.0 && bitrate > 0.0 {
+        Duration::try_from_secs_f64(missing * bitrate / rate).ok()
+    } else {
+        None
+    };
+    StartupEstimate {
+        required_buffer_secs: required,
+        can_start_now: missing <= 0.0,
+        wait,
+    }
+}
+
+/// Measurements are noisy: NaN and negatives count as zero.
+fn non_negative(value: f64) -> f64 {
+    if value.is_finite() && value > 0.0 {
+        value
+    } else if value == f64::INFINITY {
+        f64::MAX
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(r: f64, b: f64, d: f64, buffered: f64, margin: f64) -> StartupInput {
+        StartupInput {
+            download_bytes_per_second: r,
+            media_bytes_per_second: b,
+            remaining_secs: d,
+            buffered_secs: buffered,
+            safety_margin_secs: margin,
+        }
+    }
+
+    #[test]
+    fn required_buffer_follows_the_deficit_formula_with_a_margin_floor() {
+        // (r, b, D, margin) -> required seconds
+        let table = [
+            (500.0, 1000.0, 600.0, 2.0, 300.0), // half the rate: half of D
+            (900.0, 1000.0, 100.0, 2.0, 10.0),
+            (1000.0, 1000.0, 600.0, 2.0, 2.0), // r = b: margin
+            (4000.0, 1000.0, 600.0, 3.0, 3.0), // r > b: margin
+            (0.0, 1000.0, 60.0, 2.0, 60.0),    // nothing arriving: all of it
+            (500.0, 0.0, 60.0, 2.0, 2.0),      // unknown bitrate: margin
+            (f64::NAN, 1000.0, 60.0, 2.0, 60.0),
+            (500.0, 1000.0, -5.0, 2.0, 2.0),
+        ];
+        for (r, b, d, margin, expected) in table {
+            let got = required_buffer_secs(&input(r, b, d, 0.0, margin));
+            assert!(
+                (got - expected).abs() < 1e-9,
+                "r={r} b={b} D={d}: {got} != {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn can_start_once_the_buffer_covers_the_requirement() {
+        // (r, b, D, buffered, margin) -> can start
+        let table = [
+            (500.0, 1000.0, 600.0, 299.0, 2.0, false),
+            (500.0, 1000.0, 600.0, 300.0, 2.0, true),
+            (2000.0, 1000.0, 600.0, 1.0, 2.0, false),
+            (2000.0, 1000.0, 600.0, 2.0, 2.0, true),
+        ];
+        for (r, b, d, buffered, margin, expected) in table {
+            assert_eq!(
+                can_start_now(&input(r, b, d, buffered, margin)),
+                expected,
+                "r={r} b={b} D={d} buffered={buffered}"
+            );
+        }
+    }
+
+    #[test]
+    fn wait_is_the_missing_buffer_filled_at_r_over_b() {
+        // (r, b, D, buffered, margin) -> wait seconds
+        let table = [
+            (500.0, 1000.0, 600.0, 100.0, 2.0, Some(400.0)), // 200 s missing at 0.5 s/s
+            (2000.0, 1000.0, 600.0, 0.0, 4.0, Some(2.0)),    // 4 s missing at 2 s/s
+            (500.0, 1000.0, 600.0, 400.0, 2.0, Some(0.0)),
+            (0.0, 1000.0, 600.0, 0.0, 2.0, None),
+        ];
+        for (r, b, d, buffered, margin, expected) in table {
+            let got = estimate(&input(r, b, d, buffered, margin));
+            assert_eq!(
+                got.wait
+                    .map(|w| (w.as_secs_f64() * 1000.0).round() / 1000.0),
+                expected,
+                "r={r} b={b} D={d} buffered={buffered}"
+            );
+            assert_eq!(got.can_start_now, expected == Some(0.0));
+        }
+    }
+}

@@ -1,0 +1,478 @@
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::engine::metainfo::FileEntry;
+
+/// Two blocks per piece keeps block arithmetic visible in the tests.
+const PIECE: u32 = 2 * BLOCK_SIZE;
+
+fn info(piece_length: u32, file_lengths: &[u64]) -> Info {
+    let mut files = Vec::new();
+    let mut offset = 0;
+    for (index, &length) in file_lengths.iter().enumerate() {
+        files.push(FileEntry {
+            path: PathBuf::from(format!("t/{index}")),
+            length,
+            offset,
+        });
+        offset += length;
+    }
+    let pieces = offset.div_ceil(u64::from(piece_length)) as usize;
+    Info {
+        name: "t".into(),
+        piece_length,
+        piece_hashes: vec![[0; 20]; pieces],
+        files,
+        total_length: offset,
+        private: false,
+    }
+}
+
+fn field(len: u32, set: &[u32]) -> Bitfield {
+    let mut field = Bitfield::new(len);
+    for &piece in set {
+        field.set(piece);
+    }
+    field
+}
+
+fn block(piece: u32, index: u32) -> BlockRequest {
+    BlockRequest {
+        piece,
+        offset: index * BLOCK_SIZE,
+        length: BLOCK_SIZE,
+    }
+}
+
+fn pieces_of(picked: &[BlockRequest]) -> Vec<u32> {
+    let mut pieces: Vec<u32> = picked.iter().map(|b| b.piece).collect();
+    pieces.dedup();
+    pieces
+}
+
+/// Deadline params with one-piece head and tail and a small window.
+fn streaming(window_secs: f64) -> DeadlineParams {
+    DeadlineParams {
+        window_secs,
+        min_window_pieces: 1,
+        head_bytes: u64::from(PIECE),
+        tail_bytes: u64::from(PIECE),
+        ..DeadlineParams::default()
+    }
+}
+
+/// One piece per second of media.
+fn demand_at(offset: u64) -> Demand {
+    Demand {
+        read_heads: vec![offset],
+        bytes_per_second: f64::from(PIECE),
+        playing: true,
+    }
+}
+
+fn receive_all(picker: &mut Picker, peer: PeerKey, picked: &[BlockRequest]) -> BlockReceived {
+    let mut last = BlockReceived::default();
+    for &b in picked {
+        last = picker.block_received(peer, b);
+        assert!(last.new, "{b:?} should be new");
+    }
+    last
+}
+
+#[test]
+fn rarest_first_picks_the_piece_fewest_peers_have() {
+    let info = info(PIECE, &[5 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::RarestFirst);
+    picker.peer_has(1, &field(5, &[0, 1, 2, 3]));
+    picker.peer_has(2, &field(5, &[1, 2, 3]));
+    picker.peer_has(3, &field(5, &[2, 3]));
+    picker.peer_has(4, &field(5, &[3]));
+    let now = Instant::now();
+    let picked = picker.pick(1, &field(5, &[0, 1, 2, 3]), 0.0, 2, now);
+    assert_eq!(picked, vec![block(0, 0), block(0, 1)]);
+    let picked = picker.pick(2, &field(5, &[1, 2, 3]), 0.0, 2, now);
+    assert_eq!(picked, vec![block(1, 0), block(1, 1)]);
+    // Haves raise piece 2 above piece 3.
+    picker.peer_have(4, 2);
+    picker.peer_have(5, 2);
+    let picked = picker.pick(3, &field(5, &[2, 3]), 0.0, 2, now);
+    assert_eq!(pieces_of(&picked), vec![3]);
+}
+
+#[test]
+fn rarest_first_finishes_started_pieces_before_rarer_ones() {
+    let info = info(PIECE, &[3 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::RarestFirst);
+    picker.peer_has(1, &field(3, &[0, 1]));
+    picker.peer_has(2, &field(3, &[0, 1, 2]));
+    let now = Instant::now();
+    // Peer 1 starts piece 0 (rarest it has: 0 and 1 tie at 2 peers).
+    let first = picker.pick(1, &field(3, &[0, 1]), 0.0, 1, now);
+    assert_eq!(first.len(), 1);
+    let started = first[0].piece;
+    // Piece 2 is rarer, but the started piece's open block comes first.
+    let picked = picker.pick(2, &field(3, &[0, 1, 2]), 0.0, 1, now);
+    assert_eq!(picked, vec![block(started, 1)]);
+    let picked = picker.pick(2, &field(3, &[0, 1, 2]), 0.0, 1, now);
+    assert_eq!(picked, vec![block(2, 0)]);
+}
+
+#[test]
+fn sequential_picks_the_lowest_wanted_piece_first() {
+    let info = info(PIECE, &[6 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Sequential);
+    picker.peer_has(1, &Bitfield::full(6));
+    picker.peer_has(2, &field(6, &[5]));
+    picker.have_piece(0);
+    let now = Instant::now();
+    let picked = picker.pick(1, &Bitfield::full(6), 0.0, 3, now);
+    assert_eq!(picked, vec![block(1, 0), block(1, 1), block(2, 0)]);
+    let picked = picker.pick(1, &Bitfield::full(6), 0.0, 3, now);
+    assert_eq!(picked, vec![block(2, 1), block(3, 0), block(3, 1)]);
+}
+
+#[test]
+fn failed_piece_is_requested_again_in_full() {
+    let info = info(PIECE, &[u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::RarestFirst);
+    picker.peer_has(1, &Bitfield::full(1));
+    let now = Instant::now();
+    let picked = picker.pick(1, &Bitfield::full(1), 0.0, 4, now);
+    assert_eq!(picked, vec![block(0, 0), block(0, 1)]);
+    assert!(!picker.block_received(1, block(0, 0)).piece_complete);
+    assert!(picker.block_received(1, block(0, 1)).piece_complete);
+    picker.piece_failed(0);
+    assert!(!picker.is_complete());
+    let picked = picker.pick(1, &Bitfield::full(1), 0.0, 4, now);
+    assert_eq!(picked, vec![block(0, 0), block(0, 1)]);
+    receive_all(&mut picker, 1, &picked);
+    picker.have_piece(0);
+    assert!(picker.is_complete());
+}
+
+#[test]
+fn requests_of_a_gone_or_refusing_peer_return_to_the_pool() {
+    let info = info(PIECE, &[4 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Sequential);
+    let all = Bitfield::full(4);
+    picker.peer_has(1, &all);
+    picker.peer_has(2, &all);
+    let now = Instant::now();
+    let picked = picker.pick(1, &all, 0.0, 4, now);
+    assert_eq!(pieces_of(&picked), vec![0, 1]);
+    picker.block_dropped(1, block(1, 1));
+    assert_eq!(picker.pick(2, &all, 0.0, 1, now), vec![block(1, 1)]);
+    picker.peer_gone(1);
+    assert_eq!(
+        picker.pick(2, &all, 0.0, 3, now),
+        vec![block(0, 0), block(0, 1), block(1, 0)]
+    );
+}
+
+#[test]
+fn pieces_of_unwanted_files_are_never_picked() {
+    // File 0 covers pieces 0-1, file 1 pieces 2-3.
+    let info = info(PIECE, &[2 * u64::from(PIECE), 2 * u64::from(PIECE)]);
+    for policy in [
+        Policy::Sequential,
+        Policy::RarestFirst,
+        Policy::Deadline(DeadlineParams::default()),
+    ] {
+        let mut picker = Picker::new(&info, policy);
+        picker.set_wanted_files(&[false, true]);
+        picker.peer_has(1, &Bitfield::full(4));
+        let now = Instant::now();
+        let picked = picker.pick(1, &Bitfield::full(4), 1e6, 100, now);
+        let mut pieces = pieces_of(&picked);
+        pieces.sort_unstable();
+        assert_eq!(pieces, vec![2, 3], "{policy:?}");
+        receive_all(&mut picker, 1, &picked);
+        assert!(!picker.is_complete());
+        picker.have_piece(2);
+        picker.have_piece(3);
+        assert!(picker.is_complete(), "{policy:?}");
+        assert!(picker.pick(1, &Bitfield::full(4), 1e6, 100, now).is_empty());
+    }
+}
+
+#[test]
+fn endgame_requests_blocks_in_flight_elsewhere_and_cancels_the_other_copy() {
+    let info = info(PIECE, &[u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::RarestFirst);
+    picker.peer_has(1, &Bitfield::full(1));
+    picker.peer_has(2, &Bitfield::full(1));
+    picker.peer_has(3, &Bitfield::full(1));
+    let now = Instant::now();
+    assert_eq!(picker.pick(1, &Bitfield::full(1), 0.0, 4, now).len(), 2);
+    let duplicates = picker.pick(2, &Bitfield::full(1), 0.0, 4, now);
+    assert_eq!(duplicates, vec![block(0, 0), block(0, 1)]);
+    // Two copies is the bound.
+    assert!(picker.pick(3, &Bitfield::full(1), 0.0, 4, now).is_empty());
+    let first = picker.block_received(2, block(0, 0));
+    assert_eq!(first.cancel, vec![(1, block(0, 0))]);
+    let late = picker.block_received(1, block(0, 0));
+    assert!(!late.new);
+    let second = picker.block_received(1, block(0, 1));
+    assert!(second.new && second.piece_complete);
+    assert_eq!(second.cancel, vec![(2, block(0, 1))]);
+}
+
+#[test]
+fn malformed_blocks_are_not_accepted() {
+    let info = info(PIECE, &[u64::from(PIECE) + 100]);
+    let mut picker = Picker::new(&info, Policy::RarestFirst);
+    let bad = [
+        BlockRequest {
+            piece: 2,
+            offset: 0,
+            length: BLOCK_SIZE,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: 1,
+            length: BLOCK_SIZE,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: 0,
+            length: BLOCK_SIZE - 1,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: PIECE,
+            length: BLOCK_SIZE,
+        },
+        // The last piece is 100 bytes long.
+        block(1, 0),
+    ];
+    for b in bad {
+        assert_eq!(
+            picker.block_received(1, b),
+            BlockReceived::default(),
+            "{b:?}"
+        );
+    }
+    let last = BlockRequest {
+        piece: 1,
+        offset: 0,
+        length: 100,
+    };
+    assert!(picker.block_received(1, last).piece_complete);
+}
+
+#[test]
+fn deadlines_grow_with_distance_from_the_read_head() {
+    let info = info(PIECE, &[40 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(5.0)));
+    let now = Instant::now();
+    // Mid-piece head: the piece under it is due now, then one per second.
+    let head = 10 * u64::from(PIECE) + 100;
+    assert!(picker.set_demand(Some(demand_at(head)), now).is_empty());
+    let deadlines = picker.deadlines();
+    assert_eq!(
+        deadlines.iter().map(|d| d.piece).collect::<Vec<_>>(),
+        vec![10, 11, 12, 13, 14, 15]
+    );
+    assert_eq!(deadlines[0].deadline, now);
+    for pair in deadlines.windows(2) {
+        assert!(pair[0].deadline < pair[1].deadline);
+    }
+    let to_15 = deadlines[5].deadline - now;
+    assert!((to_15.as_secs_f64() - (5.0 - 100.0 / f64::from(PIECE))).abs() < 1e-6);
+    picker.have_piece(10);
+    assert_eq!(picker.deadlines()[0].piece, 11);
+}
+
+#[test]
+fn time_critical_blocks_go_to_the_fast_peer_not_the_slow_one() {
+    let info = info(PIECE, &[40 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(4.0)));
+    let all = Bitfield::full(40);
+    picker.peer_has(1, &all);
+    picker.peer_has(2, &all);
+    let now = Instant::now();
+    picker.set_demand(Some(demand_at(0)), now);
+    let window: Vec<u32> = picker.deadlines().iter().map(|d| d.piece).collect();
+    // The fast peer (1 MB/s) is active; the slow one (1 KB/s) would need
+    // 16 s for one block, past every deadline of the window.
+    assert!(picker.pick(1, &all, 1e6, 0, now).is_empty());
+    let slow = picker.pick(2, &all, 1e3, 4, now);
+    assert_eq!(slow.len(), 4);
+    assert!(slow.iter().all(|b| !window.contains(&b.piece)), "{slow:?}");
+    let fast = picker.pick(1, &all, 1e6, 4, now);
+    assert_eq!(
+        fast,
+        vec![block(0, 0), block(0, 1), block(1, 0), block(1, 1)]
+    );
+}
+
+#[test]
+fn late_time_critical_block_is_duplicated_once_and_the_copy_cancelled_on_arrival() {
+    let info = info(PIECE, &[40 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(4.0)));
+    let all = Bitfield::full(40);
+    for peer in 1..=3 {
+        picker.peer_has(peer, &all);
+    }
+    let start = Instant::now();
+    picker.set_demand(Some(demand_at(0)), start);
+    assert_eq!(picker.pick(1, &all, 1e5, 1, start), vec![block(0, 0)]);
+    // Not late yet: peer 2 gets the next block instead.
+    let soon = start + Duration::from_millis(100);
+    assert_eq!(picker.pick(2, &all, 1e5, 1, soon), vec![block(0, 1)]);
+    // Peer 1's block is late after max(2 × 0.16 s, 0.5 s).
+    let later = start + Duration::from_millis(600);
+    assert_eq!(picker.pick(3, &all, 1e5, 1, later), vec![block(0, 0)]);
+    // Two copies at most (one duplicate), so peer 2 moves on.
+    let again = start + Duration::from_millis(700);
+    assert_eq!(picker.pick(2, &all, 1e5, 1, again), vec![block(1, 0)]);
+    let arrived = picker.block_received(3, block(0, 0));
+    assert!(arrived.new);
+    assert_eq!(arrived.cancel, vec![(1, block(0, 0))]);
+    // The cancelled copy, should it still arrive, is not new.
+    assert!(!picker.block_received(1, block(0, 0)).new);
+}
+
+#[test]
+fn seek_cancels_requests_that_left_the_window_and_moves_it_at_once() {
+    let info = info(PIECE, &[40 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
+    let all = Bitfield::full(40);
+    picker.peer_has(1, &all);
+    let now = Instant::now();
+    picker.set_demand(Some(demand_at(0)), now);
+    let before = picker.pick(1, &all, 1e6, 4, now);
+    assert_eq!(pieces_of(&before), vec![0, 1]);
+    assert!(picker.block_received(1, block(0, 0)).new);
+    let seek = now + Duration::from_secs(1);
+    let mut cancel = picker.set_demand(Some(demand_at(30 * u64::from(PIECE))), seek);
+    cancel.sort_unstable();
+    assert_eq!(
+        cancel,
+        vec![(1, block(0, 1)), (1, block(1, 0)), (1, block(1, 1))]
+    );
+    assert_eq!(picker.deadlines()[0].piece, 30);
+    let after = picker.pick(1, &all, 1e6, 4, seek);
+    assert_eq!(pieces_of(&after), vec![30, 31]);
+    // Received data of the old window is kept: only the rest is asked for.
+    let rest = picker.pick(1, &all, 1e6, 40, seek);
+    assert!(rest.contains(&block(0, 1)) && !rest.contains(&block(0, 0)));
+}
+
+#[test]
+fn head_and_tail_of_the_streamed_file_come_first() {
+    // File 0: pieces 0-3; file 1: pieces 4-13; file 2: pieces 14-15.
+    let p = u64::from(PIECE);
+    let info = info(PIECE, &[4 * p, 10 * p, 2 * p]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
+    let all = Bitfield::full(16);
+    picker.peer_has(1, &all);
+    let now = Instant::now();
+    picker.set_wanted_files(&[false, true, false]);
+    assert!(picker.set_stream_file(Some(1), now).is_empty());
+    let picked = picker.pick(1, &all, 1e6, 4, now);
+    assert_eq!(pieces_of(&picked), vec![4, 13]);
+    // Once demand arrives, the head and tail still go before the window.
+    picker.set_demand(Some(demand_at(8 * p)), now);
+    receive_all(&mut picker, 1, &picked);
+    picker.have_piece(4);
+    let picked = picker.pick(1, &all, 1e6, 4, now);
+    assert_eq!(pieces_of(&picked), vec![8, 9]);
+}
+
+#[test]
+fn read_head_in_an_unwanted_file_fetches_its_window_and_nothing_else_there() {
+    let p = u64::from(PIECE);
+    let info = info(PIECE, &[10 * p, 10 * p]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
+    let all = Bitfield::full(20);
+    picker.peer_has(1, &all);
+    picker.set_wanted_files(&[false, true]);
+    let now = Instant::now();
+    // The window is clamped to the file the head is in.
+    picker.set_demand(Some(demand_at(9 * p)), now);
+    assert_eq!(
+        picker
+            .deadlines()
+            .iter()
+            .map(|d| d.piece)
+            .collect::<Vec<_>>(),
+        vec![9]
+    );
+    let picked = picker.pick(1, &all, 1e6, 100, now);
+    let mut pieces = pieces_of(&picked);
+    pieces.sort_unstable();
+    assert_eq!(pieces, vec![9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+}
+
+#[test]
+fn outside_the_window_the_deadline_policy_picks_rarest_first() {
+    let info = info(PIECE, &[10 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
+    let all = Bitfield::full(10);
+    picker.peer_has(1, &all);
+    picker.peer_has(2, &field(10, &[0, 1, 2, 3, 4, 5, 6, 8, 9]));
+    picker.peer_has(3, &field(10, &[0, 1, 2, 3, 4, 5, 6, 8, 9]));
+    let now = Instant::now();
+    picker.set_demand(Some(demand_at(0)), now);
+    // Window: pieces 0 and 1; then piece 7, which only the seed has.
+    let picked = picker.pick(1, &all, 1e6, 6, now);
+    assert_eq!(pieces_of(&picked), vec![0, 1, 7]);
+}
+
+/// Prints the cost of `pick` on a 2,097,152-piece torrent (the largest
+/// allowed) with a streaming window and partial peers. Run with
+/// `cargo test --release --lib picker::tests::pick_benchmark -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn pick_benchmark_on_two_million_pieces_prints_ns_per_pick() {
+    const PIECES: u32 = 2_097_152;
+    let info = info(BLOCK_SIZE, &[u64::from(PIECES) * u64::from(BLOCK_SIZE)]);
+    let setup = Instant::now();
+    let mut picker = Picker::new(&info, Policy::default());
+    let all = Bitfield::full(PIECES);
+    let mut half = Bitfield::new(PIECES);
+    for piece in (0..PIECES).step_by(2) {
+        half.set(piece);
+    }
+    for peer in 0..20 {
+        picker.peer_has(peer, &all);
+    }
+    for peer in 20..25 {
+        picker.peer_has(peer, &half);
+    }
+    println!("setup: {:?}", setup.elapsed());
+    let mut now = Instant::now();
+    picker.set_demand(
+        Some(Demand {
+            read_heads: vec![u64::from(PIECES / 2) * u64::from(BLOCK_SIZE)],
+            bytes_per_second: 2e6,
+            playing: true,
+        }),
+        now,
+    );
+    let rounds = 200_000u64;
+    let started = Instant::now();
+    let mut picked = 0;
+    for round in 0..rounds {
+        let peer = round % 25;
+        let pieces = if peer < 20 { &all } else { &half };
+        let blocks = picker.pick(peer, pieces, 1e5 * (peer + 1) as f64, 4, now);
+        picked += blocks.len();
+        // Blocks arrive as fast as they are asked for: steady state.
+        for b in blocks {
+            if picker.block_received(peer, b).piece_complete {
+                picker.have_piece(b.piece);
+            }
+        }
+        now += Duration::from_micros(50);
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{} picks, {} blocks: {:.0} ns per pick (with receive and have)",
+        rounds,
+        picked,
+        elapsed.as_nanos() as f64 / rounds as f64
+    );
+}
