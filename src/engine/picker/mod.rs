@@ -135,6 +135,8 @@ struct Geometry {
     piece_count: u32,
     /// (offset, length) of each file, in torrent order.
     files: Vec<(u64, u64)>,
+    /// BEP 47 pad files: zeros nobody needs to download.
+    pad: Vec<bool>,
 }
 
 impl Geometry {
@@ -275,11 +277,12 @@ impl Picker {
                 total_length: info.total_length,
                 piece_count,
                 files: info.files.iter().map(|f| (f.offset, f.length)).collect(),
+                pad: info.files.iter().map(|f| f.pad).collect(),
             },
             policy,
             have: Bitfield::new(piece_count),
-            wanted: Bitfield::full(piece_count),
-            wanted_missing: piece_count,
+            wanted: Bitfield::new(piece_count),
+            wanted_missing: 0,
             availability: vec![0; piece_count as usize],
             seeds: 0,
             tiebreak_seed: rand::random(),
@@ -293,7 +296,7 @@ impl Picker {
             critical: Vec::new(),
             is_critical: Bitfield::new(piece_count),
         };
-        picker.rebuild_fresh();
+        picker.set_wanted_files(&[]);
         picker
     }
 
@@ -304,12 +307,14 @@ impl Picker {
     }
 
     /// Chooses the files to download (`false`: not downloaded unless a read
-    /// head asks for it). Files without an entry stay wanted.
+    /// head asks for it). Files without an entry stay wanted; pad files
+    /// never are.
     pub fn set_wanted_files(&mut self, wanted: &[bool]) {
         let count = self.geometry.piece_count;
         self.wanted = Bitfield::new(count);
         for (index, &(offset, length)) in self.geometry.files.iter().enumerate() {
-            if wanted.get(index) != Some(&false) {
+            let pad = self.geometry.pad.get(index) == Some(&true);
+            if !pad && wanted.get(index) != Some(&false) {
                 for piece in self
                     .geometry
                     .pieces_covering(offset..offset.saturating_add(length))

@@ -15,6 +15,7 @@ fn info(piece_length: u32, file_lengths: &[u64]) -> Info {
             path: PathBuf::from(format!("t/{index}")),
             length,
             offset,
+            pad: false,
         });
         offset += length;
     }
@@ -475,4 +476,18 @@ fn pick_benchmark_on_two_million_pieces_prints_ns_per_pick() {
         picked,
         elapsed.as_nanos() as f64 / rounds as f64
     );
+}
+
+#[test]
+fn pieces_holding_only_pad_files_are_not_wanted() {
+    let mut info = info(PIECE, &[u64::from(PIECE); 3]);
+    info.files[1].pad = true;
+    let mut picker = Picker::new(&info, Policy::Sequential);
+    let all = Bitfield::full(3);
+    picker.peer_has(1, &all);
+    let picked = picker.pick(1, &all, 0.0, 100, Instant::now());
+    assert_eq!(pieces_of(&picked), vec![0, 2]);
+    picker.have_piece(0);
+    picker.have_piece(2);
+    assert!(picker.is_complete());
 }
