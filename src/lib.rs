@@ -1,7 +1,10 @@
 //! Piecewise: play a video while it is still arriving from a BitTorrent swarm.
 
+pub mod application;
 pub mod cli;
+pub mod config;
 pub mod engine;
+pub mod i18n;
 pub mod player;
 pub mod stats;
 pub mod ui;

@@ -1,14 +1,18 @@
 use clap::Parser;
+use piecewise::cli::{Cli, Command};
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
-    let cli = piecewise::cli::Cli::parse();
+fn main() -> anyhow::Result<ExitCode> {
+    piecewise::cli::init_logging();
+    let cli = Cli::parse();
     match cli.command {
-        Some(command) => match command {
-            piecewise::cli::Command::Create(args) => piecewise::cli::create::run(args),
-        },
+        Some(Command::Create(args)) => {
+            piecewise::cli::create::run(args).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Demo(args)) => piecewise::cli::demo::run(args),
         None => {
-            let _ = cli.uri;
-            Ok(())
+            let code = piecewise::application::run(cli.uri);
+            Ok(code.into())
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The command line: `piecewise [FILE|MAGNET]` opens the window; verbs run
 //! without one, for scripts, tests and benchmarks.
 
-use clap::{Parser, Subcommand};
-
 pub mod create;
+pub mod demo;
+
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,4 +23,18 @@ pub struct Cli {
 pub enum Command {
     /// Make a .torrent from a file or folder and print its magnet link.
     Create(create::CreateArgs),
+    /// Open the window on a built-in demo video.
+    Demo(demo::DemoArgs),
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default of info for Piecewise.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,piecewise=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }

@@ -1,4 +1,25 @@
-//! GStreamer: pipeline, player state machine.
+//! GStreamer: the playback pipeline and its state machine. No GTK widgets
+//! here; the caller supplies the video sink.
 
 pub mod byte_source;
+mod error;
+mod playback;
+pub mod sample;
+mod state;
 pub mod torrentsrc;
+
+pub use error::PlaybackError;
+pub use playback::{Player, PlayerEvent, PlayerSetupError, PlayerSinks};
+pub use state::{Input, Intent, PlaybackState};
+
+/// Initialises GStreamer and registers the compiled-in `gtk4paintablesink`
+/// (Debian 12 packages no such element). Safe to call more than once.
+pub fn init() -> Result<(), gst::glib::Error> {
+    gst::init()?;
+    // Registering twice fails harmlessly: the element is already there.
+    if gst::ElementFactory::find("gtk4paintablesink").is_none() {
+        gstgtk4::plugin_register_static()
+            .map_err(|error| gst::glib::Error::new(gst::CoreError::Failed, &error.to_string()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! The `adw::Application`: single instance, opens what the command line or
+//! the desktop hands it, quits cleanly on SIGTERM and SIGINT.
+
+use crate::config::{APP_ID, RESOURCE_PREFIX};
+use crate::ui::PiecewiseWindow;
+use adw::prelude::*;
+use gtk::{gio, glib};
+use std::path::Path;
+
+/// Runs the window until it closes. `location` is a path or URI, kept as
+/// the raw string (see `media_uri`).
+pub fn run(location: Option<String>) -> glib::ExitCode {
+    crate::i18n::init();
+    if let Err(error) = crate::player::init() {
+        tracing::error!(%error, "cannot initialise GStreamer");
+        return glib::ExitCode::FAILURE;
+    }
+    if let Err(error) = gio::resources_register_include!("piecewise.gresource") {
+        tracing::error!(%error, "cannot load the compiled-in resources");
+        return glib::ExitCode::FAILURE;
+    }
+
+    // HANDLES_COMMAND_LINE hands the primary instance the raw argument
+    // strings (GIO would turn `magnet:?…` into a broken GFile);
+    // HANDLES_OPEN serves file managers that open files over D-Bus.
+    let app = adw::Application::builder()
+        .application_id(APP_ID)
+        .resource_base_path(RESOURCE_PREFIX)
+        .flags(gio::ApplicationFlags::HANDLES_OPEN | gio::ApplicationFlags::HANDLES_COMMAND_LINE)
+        .build();
+    app.connect_startup(|app| {
+        load_css();
+        app.set_accels_for_action("win.play-pause", &["space", "k"]);
+        app.set_accels_for_action("window.close", &["<Control>w"]);
+        for signal in [libc::SIGTERM, libc::SIGINT] {
+            glib::unix_signal_add_local(
+                signal,
+                glib::clone!(
+                    #[weak]
+                    app,
+                    #[upgrade_or]
+                    glib::ControlFlow::Break,
+                    move || {
+                        tracing::info!(signal, "quitting on signal");
+                        app.quit();
+                        glib::ControlFlow::Break
+                    }
+                ),
+            );
+        }
+    });
+    app.connect_activate(|app| {
+        window(app).present();
+    });
+    app.connect_command_line(|app, command_line| {
+        let cwd = command_line.cwd();
+        let arguments = command_line.arguments();
+        let window = window(app);
+        // The first argument is the program name.
+        for argument in arguments.iter().skip(1) {
+            let raw = argument.to_string_lossy();
+            window.open_uri(&media_uri(&raw, cwd.as_deref()), &display_name(&raw));
+        }
+        window.present();
+        glib::ExitCode::SUCCESS
+    });
+    app.connect_open(|app, files, _hint| {
+        let window = window(app);
+        for file in files {
+            let name = file
+                .basename()
+                .map(|name| name.display().to_string())
+                .unwrap_or_else(|| file.uri().to_string());
+            window.open_uri(&file.uri(), &name);
+        }
+        window.present();
+    });
+
+    let arguments: Vec<String> = std::iter::once("piecewise".to_owned())
+        .chain(location)
+        .collect();
+    app.run_with_args(&arguments)
+}
+
+fn window(app: &adw::Application) -> PiecewiseWindow {
+    app.active_window()
+        .and_downcast::<PiecewiseWindow>()
+        .unwrap_or_else(|| PiecewiseWindow::new(app))
+}
+
+fn load_css() {
+    let Some(display) = gtk::gdk::Display::default() else {
+        return;
+    };
+    let provider = gtk::CssProvider::new();
+    provider.load_from_resource(&format!("{RESOURCE_PREFIX}/style.css"));
+    gtk::style_context_add_provider_for_display(
+        &display,
+        &provider,
+        gtk::STYLE_PROVIDER_PRIORITY_APPLICATION,
+    );
+}
+
+/// A URI for GStreamer: strings with a scheme (`file:`, `https:`,
+/// `magnet:`) pass unchanged unless they name an existing file; anything
+/// else is a path, relative to the invoking shell's directory.
+pub fn media_uri(raw: &str, cwd: Option<&Path>) -> String {
+    let path = Path::new(raw);
+    let absolute = match cwd {
+        Some(cwd) if path.is_relative() => cwd.join(path),
+        _ => path.to_owned(),
+    };
+    let has_scheme = glib::Uri::peek_scheme(raw).is_some_and(|scheme| scheme.len() > 1);
+    if has_scheme && !absolute.exists() {
+        return raw.to_owned();
+    }
+    glib::filename_to_uri(&absolute, None)
+        .map(|uri| uri.to_string())
+        .unwrap_or_else(|_| raw.to_owned())
+}
+
+/// The name shown under the window title.
+fn display_name(raw: &str) -> String {
+    Path::new(raw)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::media_uri;
+    use std::path::Path;
+
+    #[test]
+    fn media_uri_keeps_uris_raw_and_resolves_paths() {
+        let magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=a%20b";
+        assert_eq!(media_uri(magnet, None), magnet);
+        assert_eq!(media_uri("file:///tmp/x.mp4", None), "file:///tmp/x.mp4");
+        assert_eq!(
+            media_uri("clip one.mp4", Some(Path::new("/home/me"))),
+            "file:///home/me/clip%20one.mp4"
+        );
+        assert_eq!(
+            media_uri("/srv/v.webm", Some(Path::new("/home/me"))),
+            "file:///srv/v.webm"
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! The `Player`: a playbin3 pipeline driven by one worker thread.
+
+use super::error::PlaybackError;
+use super::state::{Input, Intent, PlaybackState};
+use gst::prelude::*;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the worker reports the playhead while the pipeline runs.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// At end of stream, a position this close to the duration counts as the
+/// whole video played. GStreamer ends a truncated file with a normal EOS,
+/// so only this comparison tells "finished" from "data ran out". One
+/// second covers audio and video tracks that end a few frames apart.
+const EOS_COMPLETE_TOLERANCE: gst::ClockTime = gst::ClockTime::from_seconds(1);
+
+/// The sinks the caller renders into: `gtk4paintablesink` in the window,
+/// `fakesink` headless.
+pub struct PlayerSinks {
+    pub video: gst::Element,
+    /// `None` lets playbin pick the system's audio output.
+    pub audio: Option<gst::Element>,
+}
+
+/// What the player reports, in order, on its event channel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlayerEvent {
+    State(PlaybackState),
+    /// The playhead, at most every `PROGRESS_INTERVAL` while it moves.
+    Progress {
+        position: gst::ClockTime,
+        duration: Option<gst::ClockTime>,
+    },
+    /// End of stream; `complete` is false when it came well before the
+    /// known duration (a truncated or damaged file).
+    Ended {
+        position: Option<gst::ClockTime>,
+        duration: Option<gst::ClockTime>,
+        complete: bool,
+    },
+    Failed(PlaybackError),
+}
+
+/// Why a player could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PlayerSetupError {
+    #[error("GStreamer element {0} is not installed")]
+    MissingElement(&'static str),
+    #[error("cannot start the player thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+enum Command {
+    Open(String),
+    Play,
+    Pause,
+    TogglePlay,
+    Seek(gst::ClockTime),
+    Shutdown,
+}
+
+enum WorkerInput {
+    Command(Command),
+    Bus(gst::Message),
+}
+
+/// A handle to one playback pipeline. Commands return at once; a worker
+/// thread applies them (state changes may block) and reports `PlayerEvent`s.
+/// Dropping the handle stops the pipeline and joins the worker.
+pub struct Player {
+    playbin: gst::Element,
+    inputs: mpsc::Sender<WorkerInput>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Player {
+    /// Builds the pipeline:
+    ///
+    /// ```text
+    ///                 ┌──────────────────── playbin3 ─────────────────────┐
+    ///   uri ────────► │ urisourcebin ─► typefind ─► demux ─► decoders ─┬──┼─► sinks.video
+    ///                 │                                                └──┼─► sinks.audio
+    ///                 └──────────────┬────────────────────────────────────┘
+    ///                        bus (sync handler, any thread)
+    ///                                ▼
+    ///                   worker thread: state machine, position polling
+    ///                                ▼
+    ///                  async_channel<PlayerEvent> ──► UI or test
+    /// ```
+    pub fn new(
+        sinks: PlayerSinks,
+    ) -> Result<(Self, async_channel::Receiver<PlayerEvent>), PlayerSetupError> {
+        let playbin = gst::ElementFactory::make("playbin3")
+            .build()
+            .map_err(|_| PlayerSetupError::MissingElement("playbin3"))?;
+        playbin.set_property("video-sink", &sinks.video);
+        if let Some(audio) = &sinks.audio {
+            playbin.set_property("audio-sink", audio);
+        }
+
+        let (inputs, worker_inputs) = mpsc::channel();
+        let (events, receiver) = async_channel::unbounded();
+
+        if let Some(bus) = playbin.bus() {
+            let bus_inputs = inputs.clone();
+            bus.set_sync_handler(move |_, message| {
+                if is_relevant(message) {
+                    // A closed channel means the worker has stopped.
+                    let _ = bus_inputs.send(WorkerInput::Bus(message.clone()));
+                }
+                gst::BusSyncReply::Drop
+            });
+        }
+
+        let worker = Worker {
+            playbin: playbin.clone(),
+            events,
+            state: PlaybackState::Opening,
+            intent: Intent::Play,
+            buffering: false,
+            missing_plugins: Vec::new(),
+            last_progress: None,
+            last_position: None,
+        };
+        let worker = std::thread::Builder::new()
+            .name("player".into())
+            .spawn(move || worker.run(worker_inputs))?;
+        let player = Self {
+            playbin,
+            inputs,
+            worker: Some(worker),
+        };
+        Ok((player, receiver))
+    }
+
+    /// Opens `uri` and starts playing it, replacing what was open.
+    pub fn open(&self, uri: &str) {
+        self.send(Command::Open(uri.to_owned()));
+    }
+
+    pub fn play(&self) {
+        self.send(Command::Play);
+    }
+
+    pub fn pause(&self) {
+        self.send(Command::Pause);
+    }
+
+    pub fn toggle_play(&self) {
+        self.send(Command::TogglePlay);
+    }
+
+    /// Seeks to the key frame at or before `position`.
+    pub fn seek(&self, position: gst::ClockTime) {
+        self.send(Command::Seek(position));
+    }
+
+    /// Sets the linear volume, 0.0 to 1.0 (setting a property never blocks).
+    pub fn set_volume(&self, volume: f64) {
+        self.playbin.set_property("volume", volume.clamp(0.0, 1.0));
+    }
+
+    fn send(&self, command: Command) {
+        // Only fails once the worker is gone, when nobody awaits events.
+        let _ = self.inputs.send(WorkerInput::Command(command));
+    }
+}
+
+impl std::fmt::Debug for Player {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Player")
+            .field("playbin", &self.playbin.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        self.send(Command::Shutdown);
+        if let Some(bus) = self.playbin.bus() {
+            bus.unset_sync_handler();
+        }
+        if let Some(worker) = self.worker.take() {
+            if worker.join().is_err() {
+                tracing::error!("player thread panicked");
+            }
+        }
+    }
+}
+
+/// The bus messages the worker acts on; the rest are dropped on the
+/// streaming thread.
+fn is_relevant(message: &gst::MessageRef) -> bool {
+    use gst::MessageView as M;
+    match message.view() {
+        M::Eos(_) | M::Error(_) | M::Buffering(_) | M::AsyncDone(_) | M::DurationChanged(_) => true,
+        M::StateChanged(_) => message.src().is_some_and(|src| src.parent().is_none()),
+        M::Element(_) => gst_pbutils::MissingPluginMessage::is(message),
+        _ => false,
+    }
+}
+
+struct Worker {
+    playbin: gst::Element,
+    events: async_channel::Sender<PlayerEvent>,
+    state: PlaybackState,
+    intent: Intent,
+    buffering: bool,
+    /// Descriptions of missing plugins reported since the last open.
+    missing_plugins: Vec<String>,
+    last_progress: Option<Instant>,
+    last_position: Option<gst::ClockTime>,
+}
+
+impl Worker {
+    fn run(mut self, inputs: mpsc::Receiver<WorkerInput>) {
+        loop {
+            match inputs.recv_timeout(PROGRESS_INTERVAL) {
+                Ok(WorkerInput::Command(Command::Shutdown))
+                | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Ok(WorkerInput::Command(command)) => self.command(command),
+                Ok(WorkerInput::Bus(message)) => self.bus_message(&message),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            self.report_progress(false);
+        }
+        self.set_pipeline_state(gst::State::Null);
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Open(uri) => {
+                self.set_pipeline_state(gst::State::Null);
+                self.playbin.set_property("uri", &uri);
+                self.missing_plugins.clear();
+                self.buffering = false;
+                self.intent = Intent::Play;
+                self.last_progress = None;
+                self.last_position = None;
+                // Reported even when already `Opening`: a new source began.
+                self.state = self.state.next(Input::Open, self.intent);
+                self.emit(PlayerEvent::State(self.state));
+                self.set_pipeline_state(gst::State::Playing);
+            }
+            Command::Play => self.play(),
+            Command::Pause => self.pause(),
+            Command::TogglePlay => match self.intent {
+                Intent::Play if self.state != PlaybackState::Ended => self.pause(),
+                _ => self.play(),
+            },
+            Command::Seek(position) => self.seek(position),
+            Command::Shutdown => {}
+        }
+    }
+
+    fn play(&mut self) {
+        if self.state == PlaybackState::Error {
+            return;
+        }
+        self.intent = Intent::Play;
+        if self.state == PlaybackState::Ended {
+            // The pipeline still "plays" after EOS: start over from the top.
+            self.seek(gst::ClockTime::ZERO);
+        }
+        self.apply(Input::UserPlay);
+        if !self.buffering {
+            self.set_pipeline_state(gst::State::Playing);
+        }
+    }
+
+    fn pause(&mut self) {
+        if self.state == PlaybackState::Error {
+            return;
+        }
+        self.intent = Intent::Pause;
+        self.apply(Input::UserPause);
+        self.set_pipeline_state(gst::State::Paused);
+    }
+
+    fn seek(&mut self, position: gst::ClockTime) {
+        if matches!(self.state, PlaybackState::Error | PlaybackState::Opening) {
+            return;
+        }
+        let flags = gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT;
+        match self.playbin.seek_simple(flags, position) {
+            Ok(()) => self.apply(Input::SeekStarted),
+            Err(error) => tracing::warn!(%error, %position, "seek refused"),
+        }
+    }
+
+    fn bus_message(&mut self, message: &gst::Message) {
+        use gst::MessageView as M;
+        match message.view() {
+            M::StateChanged(change) => match change.current() {
+                gst::State::Playing => self.apply(Input::PipelinePlaying),
+                gst::State::Paused => self.apply(Input::PipelinePaused),
+                _ => {}
+            },
+            M::AsyncDone(_) => self.apply(Input::SeekDone),
+            M::Buffering(buffering) => self.buffering_changed(buffering.percent()),
+            M::DurationChanged(_) => self.report_progress(true),
+            M::Element(_) => {
+                if let Ok(missing) = gst_pbutils::MissingPluginMessage::parse(message) {
+                    let description = missing.description().to_string();
+                    tracing::warn!(plugin = %description, "missing GStreamer plugin");
+                    self.missing_plugins.push(description);
+                }
+            }
+            M::Eos(_) => self.end_of_stream(),
+            M::Error(error) => {
+                let failure = PlaybackError::classify(&error.error(), &self.missing_plugins);
+                tracing::warn!(
+                    error = %error.error(),
+                    debug = ?error.debug(),
+                    "playback failed: {failure}"
+                );
+                self.set_pipeline_state(gst::State::Null);
+                self.apply(Input::Failed);
+                self.emit(PlayerEvent::Failed(failure));
+            }
+            _ => {}
+        }
+    }
+
+    /// Pauses the pipeline while a network-like source refills its queue,
+    /// as GStreamer's buffering protocol asks of applications.
+    fn buffering_changed(&mut self, percent: i32) {
+        let low = percent < 100;
+        if low == self.buffering {
+            return;
+        }
+        self.buffering = low;
+        if low {
+            self.apply(Input::BufferingLow);
+            if self.intent == Intent::Play {
+                self.set_pipeline_state(gst::State::Paused);
+            }
+        } else {
+            self.apply(Input::BufferingDone);
+            if self.intent == Intent::Play {
+                self.set_pipeline_state(gst::State::Playing);
+            }
+        }
+    }
+
+    fn end_of_stream(&mut self) {
+        // Demuxers may advance the segment to the duration on a truncated
+        // file, so the reported position can claim the end was reached;
+        // the last frame the video sink received cannot.
+        let position = self
+            .last_video_frame_end()
+            .or_else(|| self.playbin.query_position::<gst::ClockTime>());
+        let duration = self.playbin.query_duration::<gst::ClockTime>();
+        let complete = match (position, duration) {
+            (Some(position), Some(duration)) => position + EOS_COMPLETE_TOLERANCE >= duration,
+            // Without a known duration there is nothing to compare with.
+            (_, None) => true,
+            (None, Some(_)) => false,
+        };
+        if !complete {
+            tracing::warn!(?position, ?duration, "stream ended before its duration");
+        }
+        self.apply(Input::EndOfStream);
+        self.emit(PlayerEvent::Ended {
+            position,
+            duration,
+            complete,
+        });
+    }
+
+    /// The stream time at which the last frame on the video sink ends.
+    fn last_video_frame_end(&self) -> Option<gst::ClockTime> {
+        let sink = self
+            .playbin
+            .property::<Option<gst::Element>>("video-sink")?;
+        sink.find_property("last-sample")?;
+        let sample = sink.property::<Option<gst::Sample>>("last-sample")?;
+        let buffer = sample.buffer()?;
+        let end = buffer.pts()? + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
+        let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+        segment.to_stream_time(end)
+    }
+
+    fn report_progress(&mut self, force: bool) {
+        let due = self
+            .last_progress
+            .is_none_or(|last| last.elapsed() >= PROGRESS_INTERVAL);
+        if !(force || due) || self.state == PlaybackState::Error {
+            return;
+        }
+        let Some(position) = self.playbin.query_position::<gst::ClockTime>() else {
+            return;
+        };
+        if !force && self.last_position == Some(position) {
+            return;
+        }
+        let duration = self.playbin.query_duration::<gst::ClockTime>();
+        self.last_progress = Some(Instant::now());
+        self.last_position = Some(position);
+        self.emit(PlayerEvent::Progress { position, duration });
+    }
+
+    fn apply(&mut self, input: Input) {
+        let next = self.state.next(input, self.intent);
+        if next != self.state {
+            tracing::debug!(from = ?self.state, to = ?next, ?input, "playback state");
+            self.state = next;
+            self.emit(PlayerEvent::State(next));
+        }
+    }
+
+    fn set_pipeline_state(&self, state: gst::State) {
+        if let Err(error) = self.playbin.set_state(state) {
+            // The reason follows as an error message on the bus.
+            tracing::debug!(%error, ?state, "state change failed");
+        }
+    }
+
+    fn emit(&self, event: PlayerEvent) {
+        // A closed channel means nobody listens any more; nothing to do.
+        let _ = self.events.try_send(event);
+    }
+}
