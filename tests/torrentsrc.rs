@@ -176,6 +176,10 @@ impl ByteSource for GatedSource {
         self.file.size()
     }
 
+    fn file_name(&self) -> &str {
+        self.file.file_name()
+    }
+
     fn is_available(&self, offset: u64, len: usize) -> bool {
         let gate = lock(&self.gate);
         !gate.interrupted && !gate.withholds(&(offset..offset + len as u64))
@@ -221,14 +225,16 @@ impl ByteSource for GatedSource {
 struct Playback {
     pipeline: gst::Pipeline,
     video_frames: Arc<AtomicU64>,
+    /// How many reads the source had served when the first frame came out.
+    reads_before_first_frame: Arc<Mutex<Option<usize>>>,
 }
 
 impl Playback {
-    fn new(source: Arc<dyn ByteSource>) -> Self {
+    fn new(source: Arc<GatedSource>) -> Self {
         init();
         let pipeline = gst::Pipeline::new();
         let src = TorrentSrc::new();
-        src.set_source(source);
+        src.set_source(source.clone());
         let decodebin = gst::ElementFactory::make("decodebin")
             .build()
             .expect("decodebin");
@@ -238,6 +244,8 @@ impl Playback {
         src.link(&decodebin).expect("links");
         let video_frames = Arc::new(AtomicU64::new(0));
         let frames = Arc::clone(&video_frames);
+        let reads_before_first_frame = Arc::new(Mutex::new(None));
+        let first_frame = Arc::clone(&reads_before_first_frame);
         let bin = pipeline.downgrade();
         decodebin.connect_pad_added(move |_, pad| {
             let Some(bin) = bin.upgrade() else { return };
@@ -254,8 +262,12 @@ impl Playback {
             let sink_pad = sink.static_pad("sink").expect("sink pad");
             if is_video {
                 let frames = Arc::clone(&frames);
+                let first_frame = Arc::clone(&first_frame);
+                let source = Arc::clone(&source);
                 sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                    frames.fetch_add(1, Ordering::Relaxed);
+                    if frames.fetch_add(1, Ordering::Relaxed) == 0 {
+                        *lock(&first_frame) = Some(lock(&source.gate).reads.len());
+                    }
                     gst::PadProbeReturn::Ok
                 });
             }
@@ -264,6 +276,7 @@ impl Playback {
         Self {
             pipeline,
             video_frames,
+            reads_before_first_frame,
         }
     }
 
@@ -348,42 +361,56 @@ fn first_read_into(reads: &[Range<u64>], bytes: &Range<u64>) -> Option<usize> {
         .position(|read| read.start < bytes.end && bytes.start < read.end)
 }
 
-fn play_to_the_end(container: Container) {
+/// The middle fifth of a file of `size` bytes: no frame near the start
+/// needs it.
+fn middle(size: u64) -> Range<u64> {
+    size * 4 / 10..size * 6 / 10
+}
+
+/// Plays the file with its middle withheld until the first frame is out,
+/// then releases it and plays to the end. Returns the reads made before the
+/// first frame.
+fn play_to_the_end_first_frame_without_the_middle(
+    container: Container,
+) -> (Arc<GatedSource>, Vec<Range<u64>>) {
     init();
     let dir = tempfile::tempdir().expect("temp dir");
     let source = GatedSource::open(&generate_media(dir.path(), container));
+    source.withhold(middle(source.size()));
     let playback = Playback::new(source.clone());
     playback
         .pipeline
         .set_state(gst::State::Playing)
         .expect("plays");
+    let (_, state, _) = playback.pipeline.state(TIMEOUT);
+    assert!(
+        state >= gst::State::Paused && playback.frames() > 0,
+        "the first frame comes out with the middle withheld: {:?}",
+        source.reads()
+    );
+    let before_first_frame = lock(&playback.reads_before_first_frame).expect("a first frame");
+    source.release();
     playback.wait_for_eos();
     assert_eq!(playback.frames(), FRAMES, "every video frame is decoded");
+    let mut reads = source.reads();
+    reads.truncate(before_first_frame);
+    (source, reads)
+}
 
+#[test]
+fn mp4_with_index_at_end_shows_a_frame_from_head_and_index_and_plays_to_eos() {
+    let (source, reads) = play_to_the_end_first_frame_without_the_middle(Container::Mp4IndexAtEnd);
     let size = source.size();
-    let reads = source.reads();
-    let tail = size - size / 10..size;
-    let middle = size * 4 / 10..size * 6 / 10;
-    let first_tail = first_read_into(&reads, &tail);
-    let first_middle = first_read_into(&reads, &middle).expect("the middle is read");
-    if let Container::Mp4IndexAtEnd = container {
-        let first_tail = first_tail.expect("the index at the end is read");
-        assert!(
-            first_tail < first_middle,
-            "the index at the end (read {first_tail}) is read before the middle \
-             (read {first_middle}): {reads:?}"
-        );
-    }
+    let index = size - size / 20..size;
+    assert!(
+        first_read_into(&reads, &index).is_some(),
+        "the index at the end is read before the first frame: {reads:?}"
+    );
 }
 
 #[test]
-fn mp4_with_index_at_end_plays_to_eos_reading_the_index_first() {
-    play_to_the_end(Container::Mp4IndexAtEnd);
-}
-
-#[test]
-fn webm_plays_to_eos() {
-    play_to_the_end(Container::WebM);
+fn webm_shows_a_frame_without_the_middle_and_plays_to_eos() {
+    play_to_the_end_first_frame_without_the_middle(Container::WebM);
 }
 
 #[test]

@@ -27,6 +27,10 @@ pub trait ByteSource: Send + Sync + 'static {
     /// Length of the file in bytes.
     fn size(&self) -> u64;
 
+    /// The file's name (its path inside the torrent). Its extension tells
+    /// typefinding which format to try first.
+    fn file_name(&self) -> &str;
+
     /// Whether `read_at(offset, len)` would return without waiting for data.
     /// Must not block; the element uses it to tell the player it is waiting.
     fn is_available(&self, offset: u64, len: usize) -> bool;
@@ -68,6 +72,7 @@ pub fn clamped_len(size: u64, offset: u64, len: usize) -> usize {
 pub struct FileSource {
     file: File,
     size: u64,
+    path: String,
     name: String,
     interrupted: AtomicBool,
 }
@@ -79,7 +84,11 @@ impl FileSource {
         Ok(Self {
             file,
             size,
-            name: path.display().to_string(),
+            path: path.display().to_string(),
+            name: path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             interrupted: AtomicBool::new(false),
         })
     }
@@ -88,6 +97,10 @@ impl FileSource {
 impl ByteSource for FileSource {
     fn size(&self) -> u64 {
         self.size
+    }
+
+    fn file_name(&self) -> &str {
+        &self.name
     }
 
     fn is_available(&self, _offset: u64, _len: usize) -> bool {
@@ -102,7 +115,7 @@ impl ByteSource for FileSource {
         self.file.read_exact_at(&mut bytes, offset).map_err(|err| {
             SourceError::Failed(format!(
                 "Could not read “{}” at byte {offset}: {err}.",
-                self.name
+                self.path
             ))
         })?;
         Ok(bytes.into())

@@ -218,6 +218,22 @@ impl BaseSrcImpl for TorrentSrc {
         true
     }
 
+    /// Typefinding takes the extension of the upstream URI's path and tries
+    /// that format first; without it, it probes the start, the end and the
+    /// middle of the file, all of which a torrent must then fetch before the
+    /// first frame. A magnet URI has no path, so the URI query names the file
+    /// inside the torrent instead (the location stays the handler's URI).
+    fn query(&self, query: &mut gst::QueryRef) -> bool {
+        if let gst::QueryViewMut::Uri(uri_query) = query.view_mut() {
+            if let Some(source) = self.started_source() {
+                let path = glib::Uri::escape_string(source.file_name(), Some("/"), true);
+                uri_query.set_uri(format!("piecewise:///{path}").as_str());
+                return true;
+            }
+        }
+        BaseSrcImplExt::parent_query(self, query)
+    }
+
     fn size(&self) -> Option<u64> {
         self.started_source().map(|source| source.size())
     }
