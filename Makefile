@@ -19,7 +19,7 @@ DEBIAN_PACKAGES := \
 # there is no display (CI, SSH).
 HEADLESS := xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session --
 
-.PHONY: deps build demo test lint
+.PHONY: deps build demo test lint plugin
 
 deps:
 	@missing=$$(dpkg-query -W -f='$${Status} $${Package}\n' $(DEBIAN_PACKAGES) 2>/dev/null \
@@ -35,6 +35,11 @@ build: deps
 
 demo: build
 	cargo run -- demo
+
+# torrentsrc as a plugin library for GST_PLUGIN_PATH (built only on request).
+plugin: deps
+	cargo build --example gstpiecewise --features gst-plugin
+	@echo "GST_PLUGIN_PATH=$(CURDIR)/target/debug/examples gst-inspect-1.0 torrentsrc"
 
 lint: deps
 	cargo fmt --check
