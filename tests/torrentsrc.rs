@@ -119,6 +119,8 @@ struct GatedSource {
 struct Gate {
     withheld: Option<Range<u64>>,
     failure: Option<(u64, String)>,
+    /// Reads reaching this offset return half their bytes (a broken source).
+    short_from: Option<u64>,
     interrupted: bool,
     blocked_reads: usize,
     reads: Vec<Range<u64>>,
@@ -153,6 +155,10 @@ impl GatedSource {
     /// Reads reaching `offset` or beyond fail with `sentence`.
     fn fail_from(&self, offset: u64, sentence: &str) {
         lock(&self.gate).failure = Some((offset, sentence.to_owned()));
+    }
+
+    fn return_short_reads_from(&self, offset: u64) {
+        lock(&self.gate).short_from = Some(offset);
     }
 
     fn reads(&self) -> Vec<Range<u64>> {
@@ -206,8 +212,14 @@ impl ByteSource for GatedSource {
             gate = self.changed.wait(gate).expect("gate lock");
             gate.blocked_reads -= 1;
         }
+        let short = gate.short_from.is_some_and(|from| read.end > from);
         drop(gate);
-        self.file.read_at(offset, len)
+        let bytes = self.file.read_at(offset, len)?;
+        Ok(if short {
+            bytes.slice(..bytes.len() / 2)
+        } else {
+            bytes
+        })
     }
 
     fn interrupt(&self) {
@@ -220,8 +232,17 @@ impl ByteSource for GatedSource {
     }
 }
 
-/// `torrentsrc ! decodebin`, every decoded stream into a fakesink, decoded
-/// video frames counted.
+/// The pipelines the element must work in.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// `torrentsrc ! decodebin`, every decoded stream into a fakesink.
+    Decodebin,
+    /// `playbin3` (what the player uses), given the source in `source-setup`.
+    Playbin3,
+}
+
+/// A pipeline playing a `GatedSource` into fakesinks, decoded video frames
+/// counted.
 struct Playback {
     pipeline: gst::Pipeline,
     video_frames: Arc<AtomicU64>,
@@ -230,49 +251,84 @@ struct Playback {
 }
 
 impl Playback {
-    fn new(source: Arc<GatedSource>) -> Self {
+    fn new(source: Arc<GatedSource>, shape: Shape) -> Self {
         init();
-        let pipeline = gst::Pipeline::new();
-        let src = TorrentSrc::new();
-        src.set_source(source.clone());
-        let decodebin = gst::ElementFactory::make("decodebin")
-            .build()
-            .expect("decodebin");
-        pipeline
-            .add_many([src.upcast_ref(), &decodebin])
-            .expect("adds");
-        src.link(&decodebin).expect("links");
         let video_frames = Arc::new(AtomicU64::new(0));
-        let frames = Arc::clone(&video_frames);
         let reads_before_first_frame = Arc::new(Mutex::new(None));
+        let frames = Arc::clone(&video_frames);
         let first_frame = Arc::clone(&reads_before_first_frame);
-        let bin = pipeline.downgrade();
-        decodebin.connect_pad_added(move |_, pad| {
-            let Some(bin) = bin.upgrade() else { return };
-            let is_video = pad
-                .current_caps()
-                .and_then(|caps| caps.structure(0).map(|s| s.name().starts_with("video/")))
-                .unwrap_or(false);
-            let sink = gst::ElementFactory::make("fakesink")
-                .property("sync", false)
-                .build()
-                .expect("fakesink");
-            bin.add(&sink).expect("adds sink");
-            sink.sync_state_with_parent().expect("sink follows");
-            let sink_pad = sink.static_pad("sink").expect("sink pad");
-            if is_video {
-                let frames = Arc::clone(&frames);
-                let first_frame = Arc::clone(&first_frame);
-                let source = Arc::clone(&source);
-                sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let gated = Arc::clone(&source);
+        let counting_sink = move || {
+            let sink = fakesink();
+            let frames = Arc::clone(&frames);
+            let first_frame = Arc::clone(&first_frame);
+            let source = Arc::clone(&gated);
+            sink.static_pad("sink").expect("sink pad").add_probe(
+                gst::PadProbeType::BUFFER,
+                move |_, _| {
                     if frames.fetch_add(1, Ordering::Relaxed) == 0 {
                         *lock(&first_frame) = Some(lock(&source.gate).reads.len());
                     }
                     gst::PadProbeReturn::Ok
+                },
+            );
+            sink
+        };
+        let pipeline = match shape {
+            Shape::Decodebin => {
+                let pipeline = gst::Pipeline::new();
+                let src = TorrentSrc::new();
+                src.set_source(source);
+                let decodebin = gst::ElementFactory::make("decodebin")
+                    .build()
+                    .expect("decodebin");
+                pipeline
+                    .add_many([src.upcast_ref(), &decodebin])
+                    .expect("adds");
+                src.link(&decodebin).expect("links");
+                let bin = pipeline.downgrade();
+                decodebin.connect_pad_added(move |_, pad| {
+                    let Some(bin) = bin.upgrade() else { return };
+                    let is_video = pad
+                        .current_caps()
+                        .and_then(|caps| caps.structure(0).map(|s| s.name().starts_with("video/")))
+                        .unwrap_or(false);
+                    let sink = if is_video {
+                        counting_sink()
+                    } else {
+                        fakesink()
+                    };
+                    bin.add(&sink).expect("adds sink");
+                    sink.sync_state_with_parent().expect("sink follows");
+                    pad.link(&sink.static_pad("sink").expect("sink pad"))
+                        .expect("links decoded pad");
                 });
+                pipeline
             }
-            pad.link(&sink_pad).expect("links decoded pad");
-        });
+            Shape::Playbin3 => {
+                let playbin = gst::ElementFactory::make("playbin3")
+                    .property(
+                        "uri",
+                        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
+                    )
+                    .property("video-sink", counting_sink())
+                    .property("audio-sink", fakesink())
+                    .build()
+                    .expect("playbin3")
+                    .downcast::<gst::Pipeline>()
+                    .expect("playbin3 is a pipeline");
+                playbin.connect("source-setup", false, move |args| {
+                    let element = args
+                        .get(1)
+                        .and_then(|value| value.get::<gst::Element>().ok());
+                    if let Some(src) = element.and_then(|e| e.downcast::<TorrentSrc>().ok()) {
+                        src.set_source(source.clone());
+                    }
+                    None
+                });
+                playbin
+            }
+        };
         Self {
             pipeline,
             video_frames,
@@ -354,6 +410,13 @@ fn time_promptly<T: Send + 'static>(action: impl FnOnce() -> T + Send + 'static)
     }
 }
 
+fn fakesink() -> gst::Element {
+    gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .build()
+        .expect("fakesink")
+}
+
 /// The index of the first read touching `bytes`.
 fn first_read_into(reads: &[Range<u64>], bytes: &Range<u64>) -> Option<usize> {
     reads
@@ -372,12 +435,13 @@ fn middle(size: u64) -> Range<u64> {
 /// first frame.
 fn play_to_the_end_first_frame_without_the_middle(
     container: Container,
+    shape: Shape,
 ) -> (Arc<GatedSource>, Vec<Range<u64>>) {
     init();
     let dir = tempfile::tempdir().expect("temp dir");
     let source = GatedSource::open(&generate_media(dir.path(), container));
     source.withhold(middle(source.size()));
-    let playback = Playback::new(source.clone());
+    let playback = Playback::new(source.clone(), shape);
     playback
         .pipeline
         .set_state(gst::State::Playing)
@@ -397,9 +461,9 @@ fn play_to_the_end_first_frame_without_the_middle(
     (source, reads)
 }
 
-#[test]
-fn mp4_with_index_at_end_shows_a_frame_from_head_and_index_and_plays_to_eos() {
-    let (source, reads) = play_to_the_end_first_frame_without_the_middle(Container::Mp4IndexAtEnd);
+fn mp4_first_frame_needs_head_and_index_only(shape: Shape) {
+    let (source, reads) =
+        play_to_the_end_first_frame_without_the_middle(Container::Mp4IndexAtEnd, shape);
     let size = source.size();
     let index = size - size / 20..size;
     assert!(
@@ -409,24 +473,37 @@ fn mp4_with_index_at_end_shows_a_frame_from_head_and_index_and_plays_to_eos() {
 }
 
 #[test]
-fn webm_shows_a_frame_without_the_middle_and_plays_to_eos() {
-    play_to_the_end_first_frame_without_the_middle(Container::WebM);
+fn mp4_with_index_at_end_shows_a_frame_from_head_and_index_and_plays_to_eos() {
+    mp4_first_frame_needs_head_and_index_only(Shape::Decodebin);
 }
 
 #[test]
-fn playbin_opens_a_magnet_uri_through_the_source_factory() {
+fn mp4_with_index_at_end_in_playbin3_shows_a_frame_from_head_and_index_and_plays_to_eos() {
+    mp4_first_frame_needs_head_and_index_only(Shape::Playbin3);
+}
+
+#[test]
+fn webm_shows_a_frame_without_the_middle_and_plays_to_eos() {
+    play_to_the_end_first_frame_without_the_middle(Container::WebM, Shape::Decodebin);
+}
+
+#[test]
+fn webm_in_playbin3_shows_a_frame_without_the_middle_and_plays_to_eos() {
+    play_to_the_end_first_frame_without_the_middle(Container::WebM, Shape::Playbin3);
+}
+
+/// `playbin`/`playbin3` given only a magnet URI: the URI handler picks
+/// torrentsrc and the installed factory supplies the bytes.
+fn magnet_uri_plays_through_the_source_factory(playbin: &str) {
     init();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = generate_media(dir.path(), Container::Mp4IndexAtEnd);
-    let uri = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=playbin";
+    let uri = format!("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn={playbin}");
     let source: Arc<dyn ByteSource> = Arc::new(FileSource::open(&path).expect("opens"));
-    lock(&SOURCES_BY_URI).insert(uri.to_owned(), source);
+    lock(&SOURCES_BY_URI).insert(uri.clone(), source);
 
     let frames = Arc::new(AtomicU64::new(0));
-    let video_sink = gst::ElementFactory::make("fakesink")
-        .property("sync", false)
-        .build()
-        .expect("fakesink");
+    let video_sink = fakesink();
     let counted = Arc::clone(&frames);
     video_sink.static_pad("sink").expect("sink pad").add_probe(
         gst::PadProbeType::BUFFER,
@@ -435,46 +512,50 @@ fn playbin_opens_a_magnet_uri_through_the_source_factory() {
             gst::PadProbeReturn::Ok
         },
     );
-    let audio_sink = gst::ElementFactory::make("fakesink")
-        .property("sync", false)
-        .build()
-        .expect("fakesink");
-    let playbin = gst::ElementFactory::make("playbin")
-        .property("uri", uri)
+    let pipeline = gst::ElementFactory::make(playbin)
+        .property("uri", &uri)
         .property("video-sink", &video_sink)
-        .property("audio-sink", &audio_sink)
+        .property("audio-sink", fakesink())
         .build()
         .expect("playbin")
         .downcast::<gst::Pipeline>()
         .expect("playbin is a pipeline");
     let chosen = Arc::new(Mutex::new(None));
     let chosen_in_signal = Arc::clone(&chosen);
-    playbin.connect("source-setup", false, move |args| {
+    pipeline.connect("source-setup", false, move |args| {
         let source = args
             .get(1)
             .and_then(|value| value.get::<gst::Element>().ok());
         *lock(&chosen_in_signal) = source.and_then(|source| source.factory()).map(|f| f.name());
         None
     });
-    run_to_eos(&playbin);
+    run_to_eos(&pipeline);
     assert_eq!(
         lock(&chosen).as_deref(),
         Some(torrentsrc::ELEMENT_NAME),
-        "playbin picked torrentsrc for the magnet URI"
+        "{playbin} picked torrentsrc for the magnet URI"
     );
     assert_eq!(frames.load(Ordering::Relaxed), FRAMES);
 }
 
+#[test]
+fn playbin_opens_a_magnet_uri_through_the_source_factory() {
+    magnet_uri_plays_through_the_source_factory("playbin");
+}
+
+#[test]
+fn playbin3_opens_a_magnet_uri_through_the_source_factory() {
+    magnet_uri_plays_through_the_source_factory("playbin3");
+}
+
 /// Plays with 60–80 % of the file withheld until a read blocks on it.
-/// (Typefinding probes the start, the middle and the end of the file, so
-/// the withheld part stays clear of those: the block happens in playback.)
-fn play_until_blocked(dir: &Path) -> (Arc<GatedSource>, Playback) {
+fn play_until_blocked(dir: &Path, shape: Shape) -> (Arc<GatedSource>, Playback) {
     init();
     let source = GatedSource::open(&generate_media(dir, Container::Mp4IndexAtEnd));
     let size = source.size();
     let withheld = size * 6 / 10..size * 8 / 10;
     source.withhold(withheld.clone());
-    let playback = Playback::new(source.clone());
+    let playback = Playback::new(source.clone(), shape);
     playback
         .pipeline
         .set_state(gst::State::Playing)
@@ -490,10 +571,9 @@ fn play_until_blocked(dir: &Path) -> (Arc<GatedSource>, Playback) {
     (source, playback)
 }
 
-#[test]
-fn seek_while_a_read_is_blocked_returns_promptly_and_playback_resumes_on_release() {
+fn seek_while_blocked(shape: Shape) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (source, playback) = play_until_blocked(dir.path());
+    let (source, playback) = play_until_blocked(dir.path(), shape);
     let frames_before_seek = playback.frames();
 
     // Into the withheld part: the seek needs only the index, the frames
@@ -506,7 +586,7 @@ fn seek_while_a_read_is_blocked_returns_promptly_and_playback_resumes_on_release
         )
     });
     seeked.expect("seek is handled");
-    eprintln!("seek while blocked took {took:?}");
+    eprintln!("{shape:?}: seek while blocked took {took:?}");
 
     assert!(
         matches!(
@@ -543,24 +623,42 @@ fn seek_while_a_read_is_blocked_returns_promptly_and_playback_resumes_on_release
 }
 
 #[test]
-fn stop_while_a_read_is_blocked_returns_promptly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_source, playback) = play_until_blocked(dir.path());
-    let pipeline = playback.pipeline.clone();
-    let (stopped, took) = time_promptly(move || pipeline.set_state(gst::State::Null));
-    stopped.expect("stops");
-    eprintln!("stop while blocked took {took:?}");
+fn seek_while_a_read_is_blocked_returns_promptly_and_playback_resumes_on_release() {
+    seek_while_blocked(Shape::Decodebin);
 }
 
 #[test]
-fn source_failure_becomes_an_error_message_with_its_sentence() {
+fn seek_in_playbin3_while_a_read_is_blocked_returns_promptly_and_playback_resumes_on_release() {
+    seek_while_blocked(Shape::Playbin3);
+}
+
+fn stop_while_blocked(shape: Shape) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_source, playback) = play_until_blocked(dir.path(), shape);
+    let pipeline = playback.pipeline.clone();
+    let (stopped, took) = time_promptly(move || pipeline.set_state(gst::State::Null));
+    stopped.expect("stops");
+    eprintln!("{shape:?}: stop while blocked took {took:?}");
+}
+
+#[test]
+fn stop_while_a_read_is_blocked_returns_promptly() {
+    stop_while_blocked(Shape::Decodebin);
+}
+
+#[test]
+fn stop_in_playbin3_while_a_read_is_blocked_returns_promptly() {
+    stop_while_blocked(Shape::Playbin3);
+}
+
+fn source_failure_is_an_error(shape: Shape) {
     init();
     let dir = tempfile::tempdir().expect("temp dir");
     let source = GatedSource::open(&generate_media(dir.path(), Container::Mp4IndexAtEnd));
     let sentence = "The swarm has no copy of piece 7.";
     // The index at the end stays readable, so the failure is mid-playback.
     source.fail_from(source.size() / 2, sentence);
-    let playback = Playback::new(source);
+    let playback = Playback::new(source, shape);
     playback
         .pipeline
         .set_state(gst::State::Playing)
@@ -569,6 +667,34 @@ fn source_failure_becomes_an_error_message_with_its_sentence() {
     assert!(
         error.message().contains(sentence),
         "the error carries the sentence: {error}"
+    );
+}
+
+#[test]
+fn source_failure_becomes_an_error_message_with_its_sentence() {
+    source_failure_is_an_error(Shape::Decodebin);
+}
+
+#[test]
+fn source_failure_in_playbin3_becomes_an_error_message_with_its_sentence() {
+    source_failure_is_an_error(Shape::Playbin3);
+}
+
+#[test]
+fn short_read_mid_file_is_an_error_not_an_early_end() {
+    init();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = GatedSource::open(&generate_media(dir.path(), Container::Mp4IndexAtEnd));
+    source.return_short_reads_from(source.size() / 2);
+    let playback = Playback::new(source, Shape::Decodebin);
+    playback
+        .pipeline
+        .set_state(gst::State::Playing)
+        .expect("plays");
+    let error = playback.wait_for_error();
+    assert!(
+        error.message().contains("were due"),
+        "the error says what was due: {error}"
     );
 }
 
