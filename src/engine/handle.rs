@@ -1,1 +1,274 @@
-//! TODO(owner fills in)
+//! The engine's public API: [`Engine`] starts the engine and adds torrents;
+//! a [`TorrentHandle`] controls one torrent and observes it. Events arrive
+//! on an `async-channel` receiver, so any executor (tokio, glib) can await
+//! them. Everything here is cheap and never blocks: the work happens in the
+//! engine's tasks.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::engine::bitfield::Bitfield;
+use crate::engine::events::{EngineEvent, PieceState, TorrentStats};
+use crate::engine::limits::{EVENT_QUEUE_CAPACITY, MAX_CONNECTIONS, MAX_TORRENT_FILE_BYTES};
+use crate::engine::metainfo::{InfoHash, Metainfo, MetainfoError};
+use crate::engine::picker::Policy;
+use crate::engine::session::{self, SessionShared};
+use crate::engine::storage::StorageError;
+use crate::engine::torrent::{self, TorrentCommand, TorrentOutputs};
+
+/// How the engine runs.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Torrents' files go below this folder.
+    pub download_dir: PathBuf,
+    /// Address the peer listener binds (all interfaces by default).
+    pub listen_ip: IpAddr,
+    /// 0 picks a free port.
+    pub listen_port: u16,
+    /// Global limits in bytes per second; 0 means unlimited.
+    pub upload_rate_limit: u64,
+    pub download_rate_limit: u64,
+    /// Piece picking policy for new torrents.
+    pub policy: Policy,
+}
+
+impl EngineConfig {
+    pub fn new(download_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            download_dir: download_dir.into(),
+            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            listen_port: 0,
+            upload_rate_limit: 0,
+            download_rate_limit: 0,
+            policy: Policy::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    ReadTorrent {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is larger than {MAX_TORRENT_FILE_BYTES} bytes; not a torrent file")]
+    TorrentFileTooLarge { path: PathBuf },
+    #[error("invalid torrent: {0}")]
+    Metainfo(#[from] MetainfoError),
+    #[error("torrent {0} is already added")]
+    AlreadyAdded(InfoHash),
+    #[error("the torrent is no longer running")]
+    TorrentGone,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Where a torrent comes from.
+#[derive(Clone, Debug)]
+pub enum TorrentSource {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+/// A running engine. Dropping it stops the listener; torrents stop when
+/// their handles are dropped too.
+pub struct Engine {
+    shared: Arc<SessionShared>,
+    listen_addr: SocketAddr,
+    events: async_channel::Receiver<EngineEvent>,
+    listener: JoinHandle<()>,
+    policy: Policy,
+}
+
+impl Engine {
+    /// Binds the listener and starts the engine on the current tokio runtime.
+    pub async fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        let addr = SocketAddr::new(config.listen_ip, config.listen_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| EngineError::Listen { addr, source })?;
+        let listen_addr = listener
+            .local_addr()
+            .map_err(|source| EngineError::Listen { addr, source })?;
+        let (events_tx, events) = async_channel::bounded(EVENT_QUEUE_CAPACITY);
+        let shared = Arc::new(SessionShared::new(
+            config.download_dir,
+            config.upload_rate_limit,
+            config.download_rate_limit,
+            MAX_CONNECTIONS,
+            events_tx,
+        ));
+        let listener = tokio::spawn(session::listen(listener, shared.clone()));
+        Ok(Engine {
+            shared,
+            listen_addr,
+            events,
+            listener,
+            policy: config.policy,
+        })
+    }
+
+    /// Where peers can reach us.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+
+    /// The event stream of every torrent of this engine.
+    pub fn events(&self) -> async_channel::Receiver<EngineEvent> {
+        self.events.clone()
+    }
+
+    /// Changes the global limits, in bytes per second (0: unlimited).
+    pub fn set_rate_limits(&self, upload: u64, download: u64) {
+        self.shared.upload_limit.set_rate(upload);
+        self.shared.download_limit.set_rate(download);
+    }
+
+    /// Adds a torrent and starts it: its existing data is verified first
+    /// (resume), then it downloads or seeds.
+    pub async fn add_torrent(&self, source: TorrentSource) -> Result<TorrentHandle, EngineError> {
+        let bytes = match source {
+            TorrentSource::Bytes(bytes) => bytes,
+            TorrentSource::File(path) => read_torrent_file(&path).await?,
+        };
+        let metainfo = Arc::new(Metainfo::from_bytes(&bytes)?);
+        let info_hash = metainfo.info_hash;
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        {
+            let mut torrents = self.shared.torrents();
+            if torrents.contains_key(&info_hash) {
+                return Err(EngineError::AlreadyAdded(info_hash));
+            }
+            torrents.insert(info_hash, commands_tx.clone());
+        }
+        let piece_count = metainfo.info.piece_count();
+        let (stats_tx, stats) = watch::channel(TorrentStats {
+            piece_count,
+            ..TorrentStats::default()
+        });
+        let (have_tx, have) = watch::channel(Bitfield::new(piece_count));
+        torrent::spawn(
+            metainfo.clone(),
+            self.policy.clone(),
+            self.shared.clone(),
+            commands,
+            TorrentOutputs {
+                stats: stats_tx,
+                have: have_tx,
+            },
+        );
+        Ok(TorrentHandle {
+            metainfo,
+            commands: commands_tx,
+            stats,
+            have,
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.listener.abort();
+        self.shared.torrents().clear();
+    }
+}
+
+async fn read_torrent_file(path: &Path) -> Result<Vec<u8>, EngineError> {
+    let read_error = |source| EngineError::ReadTorrent {
+        path: path.to_path_buf(),
+        source,
+    };
+    let length = tokio::fs::metadata(path).await.map_err(read_error)?.len();
+    if length > MAX_TORRENT_FILE_BYTES as u64 {
+        return Err(EngineError::TorrentFileTooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    tokio::fs::read(path).await.map_err(read_error)
+}
+
+/// Controls and observes one torrent. Clones share the torrent.
+#[derive(Clone)]
+pub struct TorrentHandle {
+    metainfo: Arc<Metainfo>,
+    commands: mpsc::UnboundedSender<TorrentCommand>,
+    stats: watch::Receiver<TorrentStats>,
+    have: watch::Receiver<Bitfield>,
+    shared: Arc<SessionShared>,
+}
+
+impl TorrentHandle {
+    pub fn info_hash(&self) -> InfoHash {
+        self.metainfo.info_hash
+    }
+
+    pub fn metainfo(&self) -> &Arc<Metainfo> {
+        &self.metainfo
+    }
+
+    fn send(&self, command: TorrentCommand) -> Result<(), EngineError> {
+        self.commands
+            .send(command)
+            .map_err(|_| EngineError::TorrentGone)
+    }
+
+    /// Peers to connect to (from the user, a magnet link, a test).
+    pub fn add_peers(&self, peers: Vec<SocketAddr>) -> Result<(), EngineError> {
+        self.send(TorrentCommand::AddPeers(peers))
+    }
+
+    /// Disconnects every peer and stops transferring; verified data stays.
+    pub fn pause(&self) -> Result<(), EngineError> {
+        self.send(TorrentCommand::Pause)
+    }
+
+    pub fn resume(&self) -> Result<(), EngineError> {
+        self.send(TorrentCommand::Resume)
+    }
+
+    /// Stops the torrent for good, deleting its files if asked.
+    pub async fn remove(self, delete_data: bool) -> Result<(), EngineError> {
+        self.shared.torrents().remove(&self.info_hash());
+        let (done, result) = oneshot::channel();
+        self.send(TorrentCommand::Remove { delete_data, done })?;
+        result.await.map_err(|_| EngineError::TorrentGone)??;
+        Ok(())
+    }
+
+    /// The latest stats snapshot.
+    pub fn stats(&self) -> TorrentStats {
+        self.stats.borrow().clone()
+    }
+
+    /// Stats as a watch, to await changes.
+    pub fn stats_watch(&self) -> watch::Receiver<TorrentStats> {
+        self.stats.clone()
+    }
+
+    /// Verified pieces as a watch: waiting for piece N is
+    /// `wait_for(|have| have.get(n))`.
+    pub fn verified_pieces(&self) -> watch::Receiver<Bitfield> {
+        self.have.clone()
+    }
+
+    /// The state of every piece.
+    pub async fn piece_states(&self) -> Result<Vec<PieceState>, EngineError> {
+        let (reply, states) = oneshot::channel();
+        self.send(TorrentCommand::PieceStates(reply))?;
+        states.await.map_err(|_| EngineError::TorrentGone)
+    }
+}

@@ -3,6 +3,58 @@
 //! Values follow what libtorrent, Transmission and rqbit enforce
 //! (see `shared/limits.md`).
 
+use std::time::Duration;
+
+/// Requests a peer may have queued with us before we disconnect it, in
+/// blocks. libtorrent's default is 2000 too: deep enough for a peer that
+/// pipelines a fast link (libtorrent itself keeps up to 500 in flight), yet
+/// only ~24 KB of bookkeeping, since block data is read when served.
+pub const MAX_QUEUED_REQUESTS: usize = 2000;
+
+/// Invalid requests (pieces we lack, out of range, too long, while choked
+/// without Fast) a peer may send before we disconnect it, as libtorrent.
+pub const MAX_INVALID_REQUESTS: u32 = 300;
+
+/// Time to open a TCP connection to a peer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time for a peer to complete the handshake once connected; libtorrent
+/// allows 10 s.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A peer that sends nothing at all (not even a keep-alive) for this long
+/// is dropped: well above the two-minute keep-alive period of BEP 3
+/// clients.
+pub const PEER_SILENCE_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// We send a keep-alive after this much idle time: below libtorrent's 120 s
+/// inactivity timeout so that it never drops us while choked.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
+
+/// A peer with requests outstanding that sends no block for this long is
+/// snubbed: its requests go back to the picker and it gets one at a time.
+/// libtorrent uses 20 s; a player cannot wait that long.
+pub const SNUB_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Peer connections of the whole engine (libtorrent and Transmission: 200).
+pub const MAX_CONNECTIONS: usize = 200;
+
+/// Peer connections of one torrent (Transmission 50, rqbit 128).
+pub const MAX_PEERS_PER_TORRENT: usize = 80;
+
+/// Addresses (from trackers, the user, incoming peers) a torrent remembers
+/// for connecting later; more are dropped so a tracker cannot grow memory.
+pub const MAX_PEER_CANDIDATES: usize = 2000;
+
+/// Failed pieces an address may take part in before it is banned; the sole
+/// supplier of a failed piece is banned at once. libtorrent bans after about
+/// four shared failures, Transmission after five.
+pub const MAX_HASH_FAILURE_STRIKES: u32 = 3;
+
+/// Events buffered for a consumer that does not keep up; beyond this the
+/// oldest are dropped (stats snapshots remain exact).
+pub const EVENT_QUEUE_CAPACITY: usize = 4096;
+
 /// Deepest nesting of bencoded lists and dictionaries, in levels, for every
 /// bencode source (torrents, trackers, BEP 10, BEP 9). Real torrents nest
 /// about five levels; 64 keeps the recursive decoder's stack small while

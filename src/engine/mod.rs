@@ -5,12 +5,15 @@
 pub mod bencode;
 pub mod bitfield;
 pub mod create;
+pub mod events;
 pub mod handle;
 pub mod limits;
 pub mod magnet;
 pub mod metainfo;
 pub mod peer;
 pub mod picker;
+pub mod rate_limit;
+mod session;
 pub mod storage;
 pub mod stream;
 pub mod torrent;

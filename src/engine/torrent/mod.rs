@@ -1,1 +1,1023 @@
-//! TODO(owner fills in)
+//! One task per torrent: it owns the picker, the peer table, the pieces
+//! being assembled, the choker, bans and stats. Peer sessions and disk jobs
+//! report back to it over channels; nothing else mutates this state.
+
+mod choker;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::seq::IteratorRandom;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
+
+use crate::engine::bitfield::Bitfield;
+use crate::engine::events::{EngineEvent, PieceState, TorrentEvent, TorrentState, TorrentStats};
+use crate::engine::limits::{
+    MAX_HASH_FAILURE_STRIKES, MAX_PEER_CANDIDATES, MAX_PEERS_PER_TORRENT, SNUB_TIMEOUT,
+};
+use crate::engine::metainfo::Metainfo;
+use crate::engine::peer::{self, PeerCommand, PeerCounters, PeerEvent, PeerEventKind, PeerParams};
+use crate::engine::picker::{PeerKey, Picker, Policy};
+use crate::engine::rate_limit::SmoothedRate;
+use crate::engine::session::SessionShared;
+use crate::engine::storage::{Storage, StorageError};
+use crate::engine::wire::{BLOCK_SIZE, BlockRequest, Handshake};
+use choker::{
+    ChokeCandidate, OPTIMISTIC_UNCHOKE_INTERVAL, RECHOKE_INTERVAL, REGULAR_UNCHOKE_SLOTS,
+    peers_to_unchoke,
+};
+
+/// Seconds of a peer's measured rate we keep requested from it: enough to
+/// cover the round trip and the peer's disk, so the link never idles.
+const REQUEST_QUEUE_SECONDS: f64 = 1.0;
+
+/// Requests in flight to a peer before its rate is known (slow start).
+const MIN_REQUESTS_IN_FLIGHT: usize = 32;
+
+/// Upper bound on requests in flight to one peer: 8 MiB, below the 2000
+/// that libtorrent queues from one peer.
+const MAX_REQUESTS_IN_FLIGHT: usize = 512;
+
+/// How often rates, snubs, connections and stats are updated.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Wait before reconnecting an address, doubled after each failure.
+const RECONNECT_DELAY: Duration = Duration::from_secs(5);
+
+/// Failed connection attempts after which an address is forgotten.
+const MAX_CONNECT_FAILURES: u32 = 5;
+
+/// Peer events buffered for the torrent task; a full queue makes peer
+/// sessions wait, which slows their sockets down instead of growing memory.
+const PEER_EVENT_QUEUE: usize = 1024;
+
+/// What the engine and handles ask of a torrent task.
+pub(crate) enum TorrentCommand {
+    AddPeers(Vec<SocketAddr>),
+    Incoming {
+        stream: TcpStream,
+        addr: SocketAddr,
+        handshake: Handshake,
+        permit: OwnedSemaphorePermit,
+    },
+    Pause,
+    Resume,
+    Remove {
+        delete_data: bool,
+        done: oneshot::Sender<Result<(), StorageError>>,
+    },
+    PieceStates(oneshot::Sender<Vec<PieceState>>),
+}
+
+/// The watch channels a torrent task publishes through.
+pub(crate) struct TorrentOutputs {
+    pub stats: watch::Sender<TorrentStats>,
+    /// Verified pieces; readers wait on this (the stream API).
+    pub have: watch::Sender<Bitfield>,
+}
+
+/// Spawns the task of one torrent.
+pub(crate) fn spawn(
+    metainfo: Arc<Metainfo>,
+    policy: Policy,
+    shared: Arc<SessionShared>,
+    commands: mpsc::UnboundedReceiver<TorrentCommand>,
+    outputs: TorrentOutputs,
+) {
+    tokio::spawn(async move {
+        let task = match open_storage(&metainfo, &shared).await {
+            Ok((storage, have)) => {
+                TorrentTask::new(metainfo, policy, shared, storage, have, outputs)
+            }
+            Err(error) => {
+                report_failed_start(&metainfo, &shared, &outputs, error);
+                drain_after_error(commands).await;
+                return;
+            }
+        };
+        task.run(commands).await;
+    });
+}
+
+/// Creates or opens the files and hashes what is already there (resume).
+async fn open_storage(
+    metainfo: &Arc<Metainfo>,
+    shared: &SessionShared,
+) -> Result<(Arc<Storage>, Bitfield), StorageError> {
+    let metainfo = metainfo.clone();
+    let dir = shared.download_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let storage = Storage::open(&dir, &metainfo.info)?;
+        let have = storage.verify_existing()?;
+        Ok((Arc::new(storage), have))
+    })
+    .await
+    .unwrap_or_else(|e| Err(StorageError::Task(e.to_string())))
+}
+
+fn report_failed_start(
+    metainfo: &Metainfo,
+    shared: &SessionShared,
+    outputs: &TorrentOutputs,
+    error: StorageError,
+) {
+    let message = error.to_string();
+    tracing::error!(torrent = %metainfo.info.name, %message, "cannot start torrent");
+    outputs.stats.send_modify(|stats| {
+        stats.state = TorrentState::Error(message.clone());
+        stats.piece_count = metainfo.info.piece_count();
+    });
+    shared.emit(EngineEvent {
+        info_hash: metainfo.info_hash,
+        kind: TorrentEvent::Error(message),
+    });
+}
+
+/// A torrent that could not start still answers its handle until removed.
+async fn drain_after_error(mut commands: mpsc::UnboundedReceiver<TorrentCommand>) {
+    while let Some(command) = commands.recv().await {
+        match command {
+            TorrentCommand::Remove { done, .. } => {
+                let _ = done.send(Ok(()));
+                return;
+            }
+            TorrentCommand::PieceStates(reply) => {
+                let _ = reply.send(Vec::new());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A connected (or connecting) peer, as the torrent sees it.
+struct Peer {
+    addr: SocketAddr,
+    /// We dialled it, so its address is worth reconnecting to.
+    outgoing: bool,
+    commands: mpsc::UnboundedSender<PeerCommand>,
+    counters: Arc<PeerCounters>,
+    handshaken: bool,
+    pieces: Bitfield,
+    /// Pieces it lets us request while it chokes us (BEP 6).
+    allowed_fast: Bitfield,
+    peer_choking: bool,
+    peer_interested: bool,
+    am_choking: bool,
+    am_interested: bool,
+    requests: HashSet<BlockRequest>,
+    download_rate: SmoothedRate,
+    upload_rate: SmoothedRate,
+    /// Last block received, or when requests started after a quiet spell.
+    last_block: Instant,
+    snubbed: bool,
+}
+
+impl Peer {
+    fn send(&self, command: PeerCommand) {
+        // A closed channel means the session is ending; its Gone event
+        // follows and cleans up.
+        let _ = self.commands.send(command);
+    }
+
+    /// Requests to keep in flight: the rate times the queue time, bounded.
+    fn target_requests(&self) -> usize {
+        if self.snubbed {
+            return 1;
+        }
+        let by_rate =
+            (self.download_rate.get() * REQUEST_QUEUE_SECONDS / f64::from(BLOCK_SIZE)) as usize;
+        by_rate.clamp(MIN_REQUESTS_IN_FLIGHT, MAX_REQUESTS_IN_FLIGHT)
+    }
+}
+
+/// A piece whose blocks are arriving, kept in memory until it verifies:
+/// only verified data reaches the disk.
+struct PieceBuffer {
+    data: Vec<u8>,
+    received: Vec<bool>,
+    /// Addresses that sent blocks of it, blamed if it fails the hash.
+    contributors: HashSet<IpAddr>,
+}
+
+impl PieceBuffer {
+    fn new(length: u32) -> Self {
+        Self {
+            data: vec![0; length as usize],
+            received: vec![false; length.div_ceil(BLOCK_SIZE) as usize],
+            contributors: HashSet::new(),
+        }
+    }
+
+    fn is_complete(&self) -> bool {
+        self.received.iter().all(|&r| r)
+    }
+}
+
+/// The outcome of hashing (and writing) one piece off the runtime.
+struct PieceChecked {
+    piece: u32,
+    contributors: HashSet<IpAddr>,
+    /// `Ok(true)`: verified and written; `Ok(false)`: hash mismatch.
+    result: Result<bool, StorageError>,
+}
+
+/// An address we may connect to.
+struct Candidate {
+    next_attempt: Instant,
+    failures: u32,
+}
+
+struct TorrentTask {
+    metainfo: Arc<Metainfo>,
+    shared: Arc<SessionShared>,
+    storage: Arc<Storage>,
+    picker: Picker,
+    have: Bitfield,
+    outputs: TorrentOutputs,
+    state: TorrentState,
+    peers: HashMap<PeerKey, Peer>,
+    candidates: HashMap<SocketAddr, Candidate>,
+    banned: HashSet<IpAddr>,
+    strikes: HashMap<IpAddr, u32>,
+    pieces: HashMap<u32, PieceBuffer>,
+    availability: Vec<u32>,
+    peer_events_tx: mpsc::Sender<PeerEvent>,
+    peer_events: mpsc::Receiver<PeerEvent>,
+    checked_tx: mpsc::UnboundedSender<PieceChecked>,
+    checked: mpsc::UnboundedReceiver<PieceChecked>,
+    optimistic: Option<PeerKey>,
+    last_rechoke: Instant,
+    last_optimistic: Instant,
+    last_tick: Instant,
+    downloaded: u64,
+    wasted: u64,
+    download_rate: SmoothedRate,
+    upload_rate: SmoothedRate,
+    /// Payload totals of peers that are gone, so torrent totals keep them.
+    gone_downloaded: u64,
+    gone_uploaded: u64,
+}
+
+impl TorrentTask {
+    fn new(
+        metainfo: Arc<Metainfo>,
+        policy: Policy,
+        shared: Arc<SessionShared>,
+        storage: Arc<Storage>,
+        have: Bitfield,
+        outputs: TorrentOutputs,
+    ) -> Self {
+        let mut picker = Picker::new(&metainfo.info, policy);
+        for piece in have.iter_set() {
+            picker.have_piece(piece);
+        }
+        outputs.have.send_replace(have.clone());
+        let piece_count = metainfo.info.piece_count();
+        let (peer_events_tx, peer_events) = mpsc::channel(PEER_EVENT_QUEUE);
+        let (checked_tx, checked) = mpsc::unbounded_channel();
+        let now = Instant::now();
+        let state = if picker.is_complete() {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        };
+        Self {
+            metainfo,
+            shared,
+            storage,
+            picker,
+            have,
+            outputs,
+            state,
+            peers: HashMap::new(),
+            candidates: HashMap::new(),
+            banned: HashSet::new(),
+            strikes: HashMap::new(),
+            pieces: HashMap::new(),
+            availability: vec![0; piece_count as usize],
+            peer_events_tx,
+            peer_events,
+            checked_tx,
+            checked,
+            optimistic: None,
+            last_rechoke: now,
+            last_optimistic: now,
+            last_tick: now,
+            downloaded: 0,
+            wasted: 0,
+            download_rate: SmoothedRate::default(),
+            upload_rate: SmoothedRate::default(),
+            gone_downloaded: 0,
+            gone_uploaded: 0,
+        }
+    }
+
+    fn emit(&self, kind: TorrentEvent) {
+        self.shared.emit(EngineEvent {
+            info_hash: self.metainfo.info_hash,
+            kind,
+        });
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<TorrentCommand>) {
+        if self.state == TorrentState::Seeding {
+            self.emit(TorrentEvent::Finished);
+        }
+        self.publish_stats();
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(TorrentCommand::Remove { delete_data, done }) => {
+                        self.remove(delete_data, done).await;
+                        return;
+                    }
+                    Some(command) => self.on_command(command),
+                    // Every handle is gone: the engine shut down.
+                    None => break,
+                },
+                Some(event) = self.peer_events.recv() => self.on_peer_event(event),
+                Some(checked) = self.checked.recv() => self.on_piece_checked(checked),
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        self.disconnect_all();
+    }
+
+    fn is_running(&self) -> bool {
+        matches!(self.state, TorrentState::Downloading | TorrentState::Seeding)
+    }
+
+    fn on_command(&mut self, command: TorrentCommand) {
+        match command {
+            TorrentCommand::AddPeers(addrs) => {
+                for addr in addrs {
+                    self.add_candidate(addr);
+                }
+                self.connect_more();
+            }
+            TorrentCommand::Incoming {
+                stream,
+                addr,
+                handshake,
+                permit,
+            } => {
+                if self.is_running()
+                    && !self.banned.contains(&addr.ip())
+                    && self.peers.len() < MAX_PEERS_PER_TORRENT
+                {
+                    self.start_peer(addr, permit, Some((stream, handshake)));
+                }
+            }
+            TorrentCommand::Pause => {
+                if self.is_running() {
+                    self.disconnect_all();
+                    self.state = TorrentState::Paused;
+                    self.publish_stats();
+                }
+            }
+            TorrentCommand::Resume => {
+                if self.state == TorrentState::Paused {
+                    self.state = if self.picker.is_complete() {
+                        TorrentState::Seeding
+                    } else {
+                        TorrentState::Downloading
+                    };
+                    for candidate in self.candidates.values_mut() {
+                        candidate.next_attempt = Instant::now();
+                    }
+                    self.connect_more();
+                    self.publish_stats();
+                }
+            }
+            TorrentCommand::PieceStates(reply) => {
+                let states = (0..self.metainfo.info.piece_count())
+                    .map(|piece| {
+                        if self.have.get(piece) {
+                            PieceState::Verified
+                        } else if self.pieces.contains_key(&piece) {
+                            PieceState::Downloading
+                        } else {
+                            PieceState::Missing
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(states);
+            }
+            TorrentCommand::Remove { .. } => {}
+        }
+    }
+
+    async fn remove(mut self, delete_data: bool, done: oneshot::Sender<Result<(), StorageError>>) {
+        self.disconnect_all();
+        let result = if delete_data {
+            let storage = self.storage;
+            let dir = self.shared.download_dir.clone();
+            tokio::task::spawn_blocking(move || storage.delete_files(&dir))
+            .await
+            .unwrap_or_else(|e| Err(StorageError::Task(e.to_string())))
+        } else {
+            Ok(())
+        };
+        let _ = done.send(result);
+    }
+
+    fn disconnect_all(&mut self) {
+        for (key, peer) in self.peers.drain() {
+            peer.send(PeerCommand::Disconnect);
+            self.picker.peer_gone(key);
+            for piece in peer.pieces.iter_set() {
+                if let Some(count) = self.availability.get_mut(piece as usize) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+            self.gone_downloaded += peer.counters.downloaded.total();
+            self.gone_uploaded += peer.counters.uploaded.total();
+        }
+        self.pieces.clear();
+        self.optimistic = None;
+    }
+
+    fn add_candidate(&mut self, addr: SocketAddr) {
+        if self.banned.contains(&addr.ip()) || self.candidates.len() >= MAX_PEER_CANDIDATES {
+            return;
+        }
+        self.candidates.entry(addr).or_insert(Candidate {
+            next_attempt: Instant::now(),
+            failures: 0,
+        });
+    }
+
+    /// Dials candidates while this torrent and the engine have room.
+    fn connect_more(&mut self) {
+        if !self.is_running() {
+            return;
+        }
+        let now = Instant::now();
+        let connected: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.outgoing)
+            .map(|p| p.addr)
+            .collect();
+        let ready: Vec<SocketAddr> = self
+            .candidates
+            .iter()
+            .filter(|(addr, c)| c.next_attempt <= now && !connected.contains(addr))
+            .map(|(addr, _)| *addr)
+            .collect();
+        for addr in ready {
+            if self.peers.len() >= MAX_PEERS_PER_TORRENT {
+                break;
+            }
+            let Ok(permit) = self.shared.connection_slots.clone().try_acquire_owned() else {
+                break;
+            };
+            if let Some(candidate) = self.candidates.get_mut(&addr) {
+                // Until the session reports back, do not dial it again.
+                candidate.next_attempt = now + Duration::from_secs(3600);
+            }
+            self.start_peer(addr, permit, None);
+        }
+    }
+
+    fn start_peer(
+        &mut self,
+        addr: SocketAddr,
+        permit: OwnedSemaphorePermit,
+        incoming: Option<(TcpStream, Handshake)>,
+    ) {
+        let key = self.shared.next_peer_key();
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let counters = Arc::new(PeerCounters::default());
+        let params = PeerParams {
+            key,
+            addr,
+            metainfo: self.metainfo.clone(),
+            our_peer_id: self.shared.peer_id,
+            have: self.outputs.have.subscribe(),
+            storage: self.storage.clone(),
+            upload_limit: self.shared.upload_limit.clone(),
+            download_limit: self.shared.download_limit.clone(),
+            counters: counters.clone(),
+            events: self.peer_events_tx.clone(),
+            permit,
+        };
+        let outgoing = incoming.is_none();
+        match incoming {
+            Some((stream, handshake)) => {
+                tokio::spawn(peer::run_incoming(stream, handshake, params, commands));
+            }
+            None => {
+                tokio::spawn(peer::run_outgoing(params, commands));
+            }
+        }
+        let piece_count = self.metainfo.info.piece_count();
+        let now = Instant::now();
+        self.peers.insert(
+            key,
+            Peer {
+                addr,
+                outgoing,
+                commands: commands_tx,
+                counters,
+                handshaken: false,
+                pieces: Bitfield::new(piece_count),
+                allowed_fast: Bitfield::new(piece_count),
+                peer_choking: true,
+                peer_interested: false,
+                am_choking: true,
+                am_interested: false,
+                requests: HashSet::new(),
+                download_rate: SmoothedRate::default(),
+                upload_rate: SmoothedRate::default(),
+                last_block: now,
+                snubbed: false,
+            },
+        );
+    }
+
+    fn on_peer_event(&mut self, event: PeerEvent) {
+        let key = event.key;
+        if let PeerEventKind::Gone { reason } = event.kind {
+            self.peer_gone(key, reason);
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        match event.kind {
+            PeerEventKind::Connected { addr, .. } => {
+                peer.handshaken = true;
+                if let Some(candidate) = self.candidates.get_mut(&addr) {
+                    candidate.failures = 0;
+                }
+                self.emit(TorrentEvent::PeerConnected(addr));
+            }
+            PeerEventKind::Pieces(pieces) => {
+                for piece in peer.pieces.iter_set() {
+                    if let Some(count) = self.availability.get_mut(piece as usize) {
+                        *count = count.saturating_sub(1);
+                    }
+                }
+                for piece in pieces.iter_set() {
+                    if let Some(count) = self.availability.get_mut(piece as usize) {
+                        *count += 1;
+                    }
+                }
+                self.picker.peer_has(key, &pieces);
+                peer.pieces = pieces;
+                if self.have.is_full() && peer.pieces.is_full() {
+                    // Two seeds have nothing to exchange.
+                    peer.send(PeerCommand::Disconnect);
+                    return;
+                }
+                self.update_interest(key);
+            }
+            PeerEventKind::Have(piece) => {
+                if peer.pieces.set(piece) {
+                    if let Some(count) = self.availability.get_mut(piece as usize) {
+                        *count += 1;
+                    }
+                    self.picker.peer_have(key, piece);
+                    if !peer.am_interested && !self.have.get(piece) {
+                        self.update_interest(key);
+                    }
+                }
+            }
+            PeerEventKind::Choke => {
+                peer.peer_choking = true;
+                // Without Fast, a choke silently drops our requests; with
+                // it, rejects follow, and dropping now is harmless.
+                let dropped: Vec<_> = peer
+                    .requests
+                    .iter()
+                    .filter(|r| !peer.allowed_fast.get(r.piece))
+                    .copied()
+                    .collect();
+                for request in dropped {
+                    peer.requests.remove(&request);
+                    self.picker.block_dropped(key, request);
+                }
+            }
+            PeerEventKind::Unchoke => {
+                peer.peer_choking = false;
+                peer.last_block = Instant::now();
+                self.request_blocks(key);
+            }
+            PeerEventKind::Interested => {
+                peer.peer_interested = true;
+                let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
+                if unchoked < REGULAR_UNCHOKE_SLOTS + 1 {
+                    self.rechoke();
+                }
+            }
+            PeerEventKind::NotInterested => {
+                peer.peer_interested = false;
+            }
+            PeerEventKind::Block { request, data } => self.on_block(key, request, data),
+            PeerEventKind::Rejected(request) => {
+                if peer.requests.remove(&request) {
+                    self.picker.block_dropped(key, request);
+                }
+            }
+            PeerEventKind::AllowedFast(piece) => {
+                peer.allowed_fast.set(piece);
+                self.request_blocks(key);
+            }
+            PeerEventKind::Gone { .. } => {}
+        }
+    }
+
+    fn peer_gone(&mut self, key: PeerKey, reason: String) {
+        let Some(peer) = self.peers.remove(&key) else {
+            return;
+        };
+        self.picker.peer_gone(key);
+        for piece in peer.pieces.iter_set() {
+            if let Some(count) = self.availability.get_mut(piece as usize) {
+                *count = count.saturating_sub(1);
+            }
+        }
+        self.gone_downloaded += peer.counters.downloaded.total();
+        self.gone_uploaded += peer.counters.uploaded.total();
+        if self.optimistic == Some(key) {
+            self.optimistic = None;
+        }
+        if peer.handshaken {
+            self.emit(TorrentEvent::PeerDisconnected {
+                addr: peer.addr,
+                reason,
+            });
+        }
+        if peer.outgoing {
+            let both_seeds = self.have.is_full() && peer.pieces.is_full();
+            let banned = self.banned.contains(&peer.addr.ip());
+            match self.candidates.get_mut(&peer.addr) {
+                Some(_) if both_seeds || banned => {
+                    self.candidates.remove(&peer.addr);
+                }
+                Some(candidate) => {
+                    if !peer.handshaken {
+                        candidate.failures += 1;
+                    }
+                    if candidate.failures >= MAX_CONNECT_FAILURES {
+                        self.candidates.remove(&peer.addr);
+                    } else {
+                        candidate.next_attempt =
+                            Instant::now() + RECONNECT_DELAY * 2u32.pow(candidate.failures);
+                    }
+                }
+                None => {}
+            }
+        }
+        self.connect_more();
+    }
+
+    /// Tells a peer whether we want something it has.
+    fn update_interest(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let interested = !self.picker.is_complete()
+            && peer.pieces.iter_set().any(|piece| !self.have.get(piece));
+        if interested != peer.am_interested {
+            peer.am_interested = interested;
+            peer.send(if interested {
+                PeerCommand::Interested
+            } else {
+                PeerCommand::NotInterested
+            });
+        }
+        if interested {
+            self.request_blocks(key);
+        }
+    }
+
+    /// Tops up a peer's pipeline from the picker.
+    fn request_blocks(&mut self, key: PeerKey) {
+        if self.state != TorrentState::Downloading {
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if !peer.am_interested {
+            return;
+        }
+        let target = peer.target_requests();
+        if peer.requests.len() >= target {
+            return;
+        }
+        let restricted;
+        let pieces = if peer.peer_choking {
+            if peer.allowed_fast.count() == 0 {
+                return;
+            }
+            let mut allowed = Bitfield::new(peer.pieces.len());
+            for piece in peer.allowed_fast.iter_set().filter(|&p| peer.pieces.get(p)) {
+                allowed.set(piece);
+            }
+            restricted = allowed;
+            &restricted
+        } else {
+            &peer.pieces
+        };
+        let now = Instant::now();
+        let picked = self.picker.pick(
+            key,
+            pieces,
+            peer.download_rate.get(),
+            target - peer.requests.len(),
+            now,
+        );
+        if picked.is_empty() {
+            return;
+        }
+        if peer.requests.is_empty() {
+            // The snub clock starts when requests go out after a quiet spell.
+            peer.last_block = now;
+        }
+        peer.requests.extend(picked.iter().copied());
+        peer.send(PeerCommand::Request(picked));
+    }
+
+    fn on_block(&mut self, key: PeerKey, request: BlockRequest, data: Bytes) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if !peer.requests.remove(&request) {
+            // Unrequested, or already cancelled or dropped: not counted.
+            self.wasted += data.len() as u64;
+            return;
+        }
+        peer.last_block = Instant::now();
+        peer.snubbed = false;
+        let ip = peer.addr.ip();
+        let received = self.picker.block_received(key, request);
+        for (other, cancelled) in received.cancel {
+            if let Some(other_peer) = self.peers.get_mut(&other)
+                && other_peer.requests.remove(&cancelled)
+            {
+                other_peer.send(PeerCommand::Cancel(cancelled));
+            }
+        }
+        if !received.new {
+            self.wasted += data.len() as u64;
+        } else {
+            self.downloaded += data.len() as u64;
+            let piece_len = self.metainfo.info.piece_len(request.piece);
+            let buffer = self
+                .pieces
+                .entry(request.piece)
+                .or_insert_with(|| PieceBuffer::new(piece_len));
+            let start = request.offset as usize;
+            let block = (request.offset / BLOCK_SIZE) as usize;
+            // The request was ours, so it lies inside the piece; check anyway
+            // rather than trust that in an index.
+            if let Some(slot) = buffer.data.get_mut(start..start + data.len())
+                && let Some(flag) = buffer.received.get_mut(block)
+            {
+                slot.copy_from_slice(&data);
+                *flag = true;
+                buffer.contributors.insert(ip);
+            }
+        }
+        if received.piece_complete {
+            self.check_piece(request.piece);
+        }
+        self.request_blocks(key);
+    }
+
+    /// Hashes a complete piece off the runtime and writes it if it matches.
+    fn check_piece(&mut self, piece: u32) {
+        let Some(buffer) = self.pieces.remove(&piece) else {
+            return;
+        };
+        if !buffer.is_complete() {
+            // The picker and our buffer disagree; fetch the piece again
+            // rather than hash a hole, and blame nobody.
+            self.picker.piece_failed(piece);
+            return;
+        }
+        let storage = self.storage.clone();
+        let done = self.checked_tx.clone();
+        let contributors = buffer.contributors;
+        let data = buffer.data;
+        tokio::task::spawn_blocking(move || {
+            let result = if storage.piece_matches(piece, &data) {
+                storage.write_piece(piece, &data).map(|()| true)
+            } else {
+                Ok(false)
+            };
+            let _ = done.send(PieceChecked {
+                piece,
+                contributors,
+                result,
+            });
+        });
+    }
+
+    fn on_piece_checked(&mut self, checked: PieceChecked) {
+        let piece = checked.piece;
+        match checked.result {
+            Ok(true) => {
+                if !self.have.set(piece) {
+                    return;
+                }
+                self.picker.have_piece(piece);
+                self.outputs.have.send_modify(|have| {
+                    have.set(piece);
+                });
+                for peer in self.peers.values() {
+                    if peer.handshaken {
+                        peer.send(PeerCommand::Have(piece));
+                    }
+                }
+                self.emit(TorrentEvent::PieceVerified(piece));
+                if self.picker.is_complete() && self.state == TorrentState::Downloading {
+                    self.finished();
+                }
+            }
+            Ok(false) => {
+                self.wasted += u64::from(self.metainfo.info.piece_len(piece));
+                self.picker.piece_failed(piece);
+                self.emit(TorrentEvent::HashFailed { piece });
+                self.blame(&checked.contributors);
+                let keys: Vec<_> = self.peers.keys().copied().collect();
+                for key in keys {
+                    self.request_blocks(key);
+                }
+            }
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// Strikes every supplier of a failed piece; a sole supplier is banned
+    /// at once, since it alone sent the bad data.
+    fn blame(&mut self, contributors: &HashSet<IpAddr>) {
+        let sole = contributors.len() == 1;
+        for &ip in contributors {
+            let strikes = self.strikes.entry(ip).or_insert(0);
+            *strikes += 1;
+            if sole || *strikes >= MAX_HASH_FAILURE_STRIKES {
+                self.ban(ip);
+            }
+        }
+    }
+
+    fn ban(&mut self, ip: IpAddr) {
+        if !self.banned.insert(ip) {
+            return;
+        }
+        tracing::info!(%ip, "banned for sending corrupt data");
+        self.candidates.retain(|addr, _| addr.ip() != ip);
+        for peer in self.peers.values().filter(|p| p.addr.ip() == ip) {
+            peer.send(PeerCommand::Disconnect);
+        }
+        self.emit(TorrentEvent::PeerBanned(ip));
+    }
+
+    fn finished(&mut self) {
+        self.state = TorrentState::Seeding;
+        self.emit(TorrentEvent::Finished);
+        let keys: Vec<_> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.update_interest(key);
+            if let Some(peer) = self.peers.get(&key)
+                && peer.pieces.is_full()
+            {
+                peer.send(PeerCommand::Disconnect);
+            }
+        }
+        self.publish_stats();
+    }
+
+    /// A disk error stops the torrent: it is ours, not the peers' fault.
+    fn fail(&mut self, error: StorageError) {
+        let message = error.to_string();
+        tracing::error!(torrent = %self.metainfo.info.name, %message, "storage failed");
+        self.disconnect_all();
+        self.state = TorrentState::Error(message.clone());
+        self.emit(TorrentEvent::Error(message));
+        self.publish_stats();
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last_tick);
+        self.last_tick = now;
+        let mut snubbed = Vec::new();
+        for (&key, peer) in &mut self.peers {
+            peer.download_rate
+                .update(peer.counters.downloaded.total(), elapsed);
+            peer.upload_rate.update(peer.counters.uploaded.total(), elapsed);
+            if !peer.requests.is_empty()
+                && !peer.snubbed
+                && now.duration_since(peer.last_block) >= SNUB_TIMEOUT
+            {
+                snubbed.push(key);
+            }
+        }
+        for key in snubbed {
+            self.snub(key);
+        }
+        let (downloaded, uploaded) = self.transferred();
+        self.download_rate.update(downloaded, elapsed);
+        self.upload_rate.update(uploaded, elapsed);
+        if now.duration_since(self.last_optimistic) >= OPTIMISTIC_UNCHOKE_INTERVAL {
+            self.last_optimistic = now;
+            self.optimistic = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.peer_interested && p.am_choking)
+                .map(|(&key, _)| key)
+                .choose(&mut rand::thread_rng());
+            self.rechoke();
+        } else if now.duration_since(self.last_rechoke) >= RECHOKE_INTERVAL {
+            self.rechoke();
+        }
+        let keys: Vec<_> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.request_blocks(key);
+        }
+        self.connect_more();
+        self.publish_stats();
+    }
+
+    /// A peer that stopped sending: its blocks go to others, and it keeps
+    /// one request so it can prove itself again.
+    fn snub(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        tracing::debug!(peer = %peer.addr, "snubbed");
+        peer.snubbed = true;
+        for request in peer.requests.drain() {
+            self.picker.block_dropped(key, request);
+            let _ = peer.commands.send(PeerCommand::Cancel(request));
+        }
+    }
+
+    fn rechoke(&mut self) {
+        self.last_rechoke = Instant::now();
+        let seeding = self.state == TorrentState::Seeding;
+        let candidates: Vec<_> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.handshaken)
+            .map(|(&key, p)| ChokeCandidate {
+                key,
+                interested: p.peer_interested,
+                rate: if seeding {
+                    p.upload_rate.get()
+                } else {
+                    p.download_rate.get()
+                },
+            })
+            .collect();
+        let unchoke = peers_to_unchoke(&candidates, self.optimistic);
+        for (key, peer) in &mut self.peers {
+            let choke = !unchoke.contains(key);
+            if choke != peer.am_choking && peer.handshaken {
+                peer.am_choking = choke;
+                peer.send(if choke {
+                    PeerCommand::Choke
+                } else {
+                    PeerCommand::Unchoke
+                });
+            }
+        }
+    }
+
+    /// Payload bytes received and sent over every connection so far.
+    fn transferred(&self) -> (u64, u64) {
+        let (mut downloaded, mut uploaded) = (self.gone_downloaded, self.gone_uploaded);
+        for peer in self.peers.values() {
+            downloaded += peer.counters.downloaded.total();
+            uploaded += peer.counters.uploaded.total();
+        }
+        (downloaded, uploaded)
+    }
+
+    fn publish_stats(&self) {
+        let (_, uploaded) = self.transferred();
+        let stats = TorrentStats {
+            state: self.state.clone(),
+            download_rate: self.download_rate.get(),
+            upload_rate: self.upload_rate.get(),
+            peers: self.peers.values().filter(|p| p.handshaken).count(),
+            pieces_had: self.have.count(),
+            piece_count: self.have.len(),
+            bytes_downloaded: self.downloaded,
+            bytes_uploaded: uploaded,
+            wasted_bytes: self.wasted,
+            availability: self.availability.clone(),
+        };
+        self.outputs.stats.send_replace(stats);
+    }
+}

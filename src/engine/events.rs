@@ -1,0 +1,74 @@
+//! What the engine reports: an event stream (for the UI, through
+//! `async-channel` so it can be awaited from any executor) and stats
+//! snapshots.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::engine::metainfo::InfoHash;
+
+/// One thing that happened to a torrent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineEvent {
+    pub info_hash: InfoHash,
+    pub kind: TorrentEvent,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TorrentEvent {
+    /// A piece matched its hash and is on disk.
+    PieceVerified(u32),
+    /// A piece did not match its hash; it is downloaded again.
+    HashFailed { piece: u32 },
+    PeerConnected(SocketAddr),
+    PeerDisconnected { addr: SocketAddr, reason: String },
+    /// An address that sent corrupt data; it is not reconnected.
+    PeerBanned(IpAddr),
+    TrackerReply { url: String, peers: usize },
+    TrackerError { url: String, message: String },
+    /// Every wanted piece is verified.
+    Finished,
+    /// The torrent stopped on an error it cannot recover from (disk).
+    Error(String),
+}
+
+/// Where a torrent is in its life.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TorrentState {
+    /// Hashing the data already on disk (resume).
+    #[default]
+    Checking,
+    Downloading,
+    Seeding,
+    Paused,
+    /// Stopped on this error.
+    Error(String),
+}
+
+/// A piece as the UI shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PieceState {
+    Missing,
+    /// Some blocks are in memory, waiting for the rest and the hash check.
+    Downloading,
+    Verified,
+}
+
+/// A snapshot of one torrent, refreshed about once a second.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TorrentStats {
+    pub state: TorrentState,
+    /// Payload bytes per second, smoothed over a few seconds.
+    pub download_rate: f64,
+    pub upload_rate: f64,
+    pub peers: usize,
+    pub pieces_had: u32,
+    pub piece_count: u32,
+    /// Payload bytes received / sent since the torrent was added.
+    pub bytes_downloaded: u64,
+    pub bytes_uploaded: u64,
+    /// Bytes received that did not count: duplicates, unrequested blocks,
+    /// pieces that failed their hash.
+    pub wasted_bytes: u64,
+    /// How many connected peers have each piece.
+    pub availability: Vec<u32>,
+}

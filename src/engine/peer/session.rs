@@ -1,0 +1,492 @@
+//! The peer session task and its reader task.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+
+use super::{PeerCommand, PeerEvent, PeerEventKind};
+use crate::engine::bitfield::Bitfield;
+use crate::engine::limits::{
+    CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, KEEPALIVE_INTERVAL, MAX_INVALID_REQUESTS,
+    MAX_QUEUED_REQUESTS, MAX_REQUEST_BYTES, PEER_SILENCE_TIMEOUT,
+};
+use crate::engine::metainfo::{InfoHash, Metainfo};
+use crate::engine::picker::PeerKey;
+use crate::engine::rate_limit::{RateLimiter, RateMeter};
+use crate::engine::storage::Storage;
+use crate::engine::wire::{self, BlockRequest, Handshake, Message};
+
+/// Messages the reader may parse ahead of the session: enough to keep the
+/// socket busy, few enough that a flood waits in the kernel, not in memory.
+const READ_AHEAD_MESSAGES: usize = 64;
+
+/// Payload bytes moved on one connection, read by the torrent task for
+/// rates and choking.
+#[derive(Default)]
+pub struct PeerCounters {
+    pub downloaded: RateMeter,
+    pub uploaded: RateMeter,
+}
+
+/// Everything a session needs from its torrent and engine.
+pub struct PeerParams {
+    pub key: PeerKey,
+    pub addr: SocketAddr,
+    pub metainfo: Arc<Metainfo>,
+    pub our_peer_id: [u8; 20],
+    /// Our verified pieces: what we announce and may serve.
+    pub have: watch::Receiver<Bitfield>,
+    pub storage: Arc<Storage>,
+    pub upload_limit: Arc<RateLimiter>,
+    pub download_limit: Arc<RateLimiter>,
+    pub counters: Arc<PeerCounters>,
+    pub events: mpsc::Sender<PeerEvent>,
+    /// One of the engine's connection slots, held while the session lives.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error("connect timed out")]
+    ConnectTimeout,
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    #[error("silent for too long")]
+    Silent,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Wire(#[from] wire::WireError),
+    #[error("peer is for another torrent")]
+    WrongInfoHash,
+    #[error("connected to ourselves")]
+    SelfConnection,
+    #[error("protocol violation: {0}")]
+    Violation(&'static str),
+    #[error("more than {MAX_QUEUED_REQUESTS} queued requests")]
+    TooManyRequests,
+    #[error("more than {MAX_INVALID_REQUESTS} invalid requests")]
+    TooManyInvalidRequests,
+    #[error("disconnected by us")]
+    Disconnected,
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// Connects to `params.addr`, handshakes and runs the session until it ends.
+pub async fn run_outgoing(params: PeerParams, commands: mpsc::UnboundedReceiver<PeerCommand>) {
+    let result = async {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(params.addr))
+            .await
+            .map_err(|_| SessionEnd::ConnectTimeout)??;
+        // Small messages (requests, haves) must not wait for Nagle.
+        stream.set_nodelay(true)?;
+        let (mut reader, mut writer) = stream.into_split();
+        let ours = Handshake::new(params.metainfo.info_hash, params.our_peer_id);
+        ours.write(&mut writer).await?;
+        let theirs = tokio::time::timeout(HANDSHAKE_TIMEOUT, Handshake::read(&mut reader))
+            .await
+            .map_err(|_| SessionEnd::HandshakeTimeout)??;
+        check_handshake(&theirs, &params)?;
+        Ok((reader, writer, theirs))
+    }
+    .await;
+    match result {
+        Ok((reader, writer, theirs)) => {
+            let result = Session::run(reader, writer, &theirs, &params, commands).await;
+            finish(result, &params).await;
+        }
+        Err(end) => finish(Err(end), &params).await,
+    }
+}
+
+/// Runs an incoming connection whose handshake the listener already read.
+pub async fn run_incoming(
+    stream: TcpStream,
+    theirs: Handshake,
+    params: PeerParams,
+    commands: mpsc::UnboundedReceiver<PeerCommand>,
+) {
+    let result = async {
+        check_handshake(&theirs, &params)?;
+        stream.set_nodelay(true)?;
+        let (reader, mut writer) = stream.into_split();
+        Handshake::new(params.metainfo.info_hash, params.our_peer_id)
+            .write(&mut writer)
+            .await?;
+        Session::run(reader, writer, &theirs, &params, commands).await
+    }
+    .await;
+    finish(result, &params).await;
+}
+
+fn check_handshake(theirs: &Handshake, params: &PeerParams) -> Result<(), SessionEnd> {
+    if theirs.info_hash != params.metainfo.info_hash {
+        return Err(SessionEnd::WrongInfoHash);
+    }
+    if theirs.peer_id == params.our_peer_id {
+        return Err(SessionEnd::SelfConnection);
+    }
+    Ok(())
+}
+
+async fn finish(result: Result<(), SessionEnd>, params: &PeerParams) {
+    let reason = match result {
+        Ok(()) => "torrent closed".to_owned(),
+        Err(end) => end.to_string(),
+    };
+    tracing::debug!(peer = %params.addr, %reason, "peer session ended");
+    // The torrent may already be gone; then nobody needs to know.
+    let _ = params
+        .events
+        .send(PeerEvent {
+            key: params.key,
+            kind: PeerEventKind::Gone { reason },
+        })
+        .await;
+}
+
+/// State of one running session, apart from the sockets.
+struct Session<'a, W> {
+    params: &'a PeerParams,
+    writer: BufWriter<W>,
+    piece_count: u32,
+    fast: bool,
+    am_choking: bool,
+    /// Whether the peer has told us its pieces (bitfield, HaveAll, HaveNone);
+    /// only allowed once, before any Have.
+    pieces_known: bool,
+    queued: VecDeque<BlockRequest>,
+    invalid_requests: u32,
+    last_write: Instant,
+}
+
+impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
+    async fn run<R>(
+        reader: R,
+        writer: W,
+        theirs: &Handshake,
+        params: &'a PeerParams,
+        mut commands: mpsc::UnboundedReceiver<PeerCommand>,
+    ) -> Result<(), SessionEnd>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+    {
+        let fast = theirs.supports_fast();
+        let mut session = Session {
+            params,
+            writer: BufWriter::new(writer),
+            piece_count: params.metainfo.info.piece_count(),
+            fast,
+            am_choking: true,
+            pieces_known: false,
+            queued: VecDeque::new(),
+            invalid_requests: 0,
+            last_write: Instant::now(),
+        };
+        session
+            .report(PeerEventKind::Connected {
+                addr: params.addr,
+                fast,
+            })
+            .await?;
+        session.send_our_pieces().await?;
+        session.writer.flush().await?;
+
+        let (incoming_tx, mut incoming) = mpsc::channel(READ_AHEAD_MESSAGES);
+        let reader_task = tokio::spawn(read_messages(
+            reader,
+            params.download_limit.clone(),
+            params.counters.clone(),
+            incoming_tx,
+        ));
+        let result = session.serve(&mut incoming, &mut commands).await;
+        reader_task.abort();
+        result
+    }
+
+    async fn serve(
+        &mut self,
+        incoming: &mut mpsc::Receiver<Result<Message, SessionEnd>>,
+        commands: &mut mpsc::UnboundedReceiver<PeerCommand>,
+    ) -> Result<(), SessionEnd> {
+        let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL / 3);
+        loop {
+            let can_serve = !self.am_choking && !self.queued.is_empty();
+            tokio::select! {
+                message = incoming.recv() => match message {
+                    Some(Ok(message)) => self.on_message(message).await?,
+                    Some(Err(end)) => return Err(end),
+                    None => return Err(SessionEnd::Silent),
+                },
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command).await?,
+                    None => return Ok(()),
+                },
+                _ = keepalive.tick() => {
+                    if self.last_write.elapsed() >= KEEPALIVE_INTERVAL {
+                        self.send(&Message::KeepAlive).await?;
+                    }
+                }
+                () = std::future::ready(()), if can_serve => self.serve_one().await?,
+            }
+            // Batch what is ready (e.g. a burst of requests) into one write.
+            while let Ok(command) = commands.try_recv() {
+                self.on_command(command).await?;
+            }
+            self.writer.flush().await?;
+        }
+    }
+
+    async fn report(&self, kind: PeerEventKind) -> Result<(), SessionEnd> {
+        self.params
+            .events
+            .send(PeerEvent {
+                key: self.params.key,
+                kind,
+            })
+            .await
+            // The torrent task is gone: end quietly.
+            .map_err(|_| SessionEnd::Disconnected)
+    }
+
+    async fn send(&mut self, message: &Message) -> Result<(), SessionEnd> {
+        wire::write_message(&mut self.writer, message).await?;
+        self.last_write = Instant::now();
+        Ok(())
+    }
+
+    async fn send_our_pieces(&mut self) -> Result<(), SessionEnd> {
+        let have = self.params.have.borrow().clone();
+        let message = if self.fast && have.is_full() {
+            Message::HaveAll
+        } else if have.count() == 0 {
+            if !self.fast {
+                // Without Fast, an empty set is announced by silence.
+                return Ok(());
+            }
+            Message::HaveNone
+        } else {
+            Message::Bitfield(have.to_wire())
+        };
+        self.send(&message).await
+    }
+
+    async fn on_command(&mut self, command: PeerCommand) -> Result<(), SessionEnd> {
+        match command {
+            PeerCommand::Request(requests) => {
+                for request in requests {
+                    self.send(&Message::Request(request)).await?;
+                }
+            }
+            PeerCommand::Cancel(request) => self.send(&Message::Cancel(request)).await?,
+            PeerCommand::Choke => {
+                if !self.am_choking {
+                    self.am_choking = true;
+                    self.send(&Message::Choke).await?;
+                    // BEP 6: with Fast, every dropped request is rejected.
+                    let dropped: Vec<_> = self.queued.drain(..).collect();
+                    if self.fast {
+                        for request in dropped {
+                            self.send(&Message::RejectRequest(request)).await?;
+                        }
+                    }
+                }
+            }
+            PeerCommand::Unchoke => {
+                if self.am_choking {
+                    self.am_choking = false;
+                    self.send(&Message::Unchoke).await?;
+                }
+            }
+            PeerCommand::Interested => self.send(&Message::Interested).await?,
+            PeerCommand::NotInterested => self.send(&Message::NotInterested).await?,
+            PeerCommand::Have(piece) => self.send(&Message::Have(piece)).await?,
+            PeerCommand::Disconnect => return Err(SessionEnd::Disconnected),
+        }
+        Ok(())
+    }
+
+    fn check_piece_index(&self, piece: u32) -> Result<(), SessionEnd> {
+        if piece < self.piece_count {
+            Ok(())
+        } else {
+            Err(SessionEnd::Violation("piece index out of range"))
+        }
+    }
+
+    fn require_fast(&self) -> Result<(), SessionEnd> {
+        if self.fast {
+            Ok(())
+        } else {
+            Err(SessionEnd::Violation("Fast extension message without Fast"))
+        }
+    }
+
+    /// The peer's whole piece set, allowed once and before any Have.
+    async fn on_pieces(&mut self, pieces: Bitfield) -> Result<(), SessionEnd> {
+        if self.pieces_known {
+            return Err(SessionEnd::Violation("piece set sent twice or after a have"));
+        }
+        self.pieces_known = true;
+        self.report(PeerEventKind::Pieces(pieces)).await
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), SessionEnd> {
+        match message {
+            Message::KeepAlive | Message::Port(_) | Message::Extended { .. } => Ok(()),
+            Message::Choke => self.report(PeerEventKind::Choke).await,
+            Message::Unchoke => self.report(PeerEventKind::Unchoke).await,
+            Message::Interested => self.report(PeerEventKind::Interested).await,
+            Message::NotInterested => self.report(PeerEventKind::NotInterested).await,
+            Message::Have(piece) => {
+                self.check_piece_index(piece)?;
+                self.pieces_known = true;
+                self.report(PeerEventKind::Have(piece)).await
+            }
+            Message::Bitfield(bytes) => {
+                let pieces = Bitfield::from_wire(&bytes, self.piece_count)
+                    .ok_or(SessionEnd::Violation("malformed bitfield"))?;
+                self.on_pieces(pieces).await
+            }
+            Message::HaveAll => {
+                self.require_fast()?;
+                self.on_pieces(Bitfield::full(self.piece_count)).await
+            }
+            Message::HaveNone => {
+                self.require_fast()?;
+                self.on_pieces(Bitfield::new(self.piece_count)).await
+            }
+            Message::Request(request) => self.on_request(request).await,
+            Message::Cancel(request) => {
+                self.queued.retain(|queued| *queued != request);
+                Ok(())
+            }
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => {
+                self.check_piece_index(piece)?;
+                let request = BlockRequest {
+                    piece,
+                    offset,
+                    length: data.len() as u32,
+                };
+                self.report(PeerEventKind::Block { request, data }).await
+            }
+            Message::SuggestPiece(piece) => {
+                self.require_fast()?;
+                self.check_piece_index(piece)
+            }
+            Message::RejectRequest(request) => {
+                self.require_fast()?;
+                self.report(PeerEventKind::Rejected(request)).await
+            }
+            Message::AllowedFast(piece) => {
+                self.require_fast()?;
+                self.check_piece_index(piece)?;
+                self.report(PeerEventKind::AllowedFast(piece)).await
+            }
+        }
+    }
+
+    fn request_is_valid(&self, request: &BlockRequest) -> bool {
+        let info = &self.params.metainfo.info;
+        request.piece < self.piece_count
+            && request.length > 0
+            && request.length <= MAX_REQUEST_BYTES
+            && request
+                .offset
+                .checked_add(request.length)
+                .is_some_and(|end| end <= info.piece_len(request.piece))
+            && self.params.have.borrow().get(request.piece)
+    }
+
+    async fn on_request(&mut self, request: BlockRequest) -> Result<(), SessionEnd> {
+        if self.am_choking || !self.request_is_valid(&request) {
+            self.invalid_requests += 1;
+            if self.invalid_requests > MAX_INVALID_REQUESTS {
+                return Err(SessionEnd::TooManyInvalidRequests);
+            }
+            if self.fast {
+                self.send(&Message::RejectRequest(request)).await?;
+            }
+            return Ok(());
+        }
+        if self.queued.len() >= MAX_QUEUED_REQUESTS {
+            return Err(SessionEnd::TooManyRequests);
+        }
+        self.queued.push_back(request);
+        Ok(())
+    }
+
+    /// Sends the oldest queued block.
+    async fn serve_one(&mut self) -> Result<(), SessionEnd> {
+        let Some(request) = self.queued.pop_front() else {
+            return Ok(());
+        };
+        let storage = self.params.storage.clone();
+        let data = tokio::task::spawn_blocking(move || {
+            storage.read_block(request.piece, request.offset, request.length)
+        })
+        .await
+        .map_err(|e| SessionEnd::Storage(e.to_string()))?
+        .map_err(|e| SessionEnd::Storage(e.to_string()))?;
+        self.params
+            .upload_limit
+            .acquire(u64::from(request.length))
+            .await;
+        self.send(&Message::Piece {
+            piece: request.piece,
+            offset: request.offset,
+            data: Bytes::from(data),
+        })
+        .await?;
+        self.params
+            .counters
+            .uploaded
+            .add(u64::from(request.length));
+        Ok(())
+    }
+}
+
+/// Parses messages off the socket and hands them to the session; piece
+/// payloads pass the global download limit here, so a limited connection
+/// stops reading and TCP slows the sender down.
+async fn read_messages<R: AsyncRead + Unpin>(
+    reader: R,
+    download_limit: Arc<RateLimiter>,
+    counters: Arc<PeerCounters>,
+    messages: mpsc::Sender<Result<Message, SessionEnd>>,
+) {
+    let mut reader = wire::MessageReader::new(reader);
+    loop {
+        let message = match tokio::time::timeout(PEER_SILENCE_TIMEOUT, reader.next()).await {
+            Ok(Ok(message)) => message,
+            Ok(Err(e)) => {
+                let _ = messages.send(Err(e.into())).await;
+                return;
+            }
+            Err(_) => {
+                let _ = messages.send(Err(SessionEnd::Silent)).await;
+                return;
+            }
+        };
+        if let Message::Piece { data, .. } = &message {
+            let bytes = data.len() as u64;
+            download_limit.acquire(bytes).await;
+            counters.downloaded.add(bytes);
+        }
+        if messages.send(Ok(message)).await.is_err() {
+            return;
+        }
+    }
+}

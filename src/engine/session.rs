@@ -1,0 +1,112 @@
+//! What all torrents of one engine share: our peer id, the download
+//! folder, rate limits, connection slots, the event stream, and the TCP
+//! listener that routes incoming peers to their torrent by info-hash.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::engine::events::EngineEvent;
+use crate::engine::limits::HANDSHAKE_TIMEOUT;
+use crate::engine::metainfo::InfoHash;
+use crate::engine::picker::PeerKey;
+use crate::engine::rate_limit::RateLimiter;
+use crate::engine::torrent::TorrentCommand;
+use crate::engine::wire::Handshake;
+
+pub(crate) struct SessionShared {
+    pub peer_id: [u8; 20],
+    pub download_dir: PathBuf,
+    pub upload_limit: Arc<RateLimiter>,
+    pub download_limit: Arc<RateLimiter>,
+    /// One permit per peer connection of the whole engine.
+    pub connection_slots: Arc<Semaphore>,
+    next_peer_key: AtomicU64,
+    events: async_channel::Sender<EngineEvent>,
+    torrents: Mutex<HashMap<InfoHash, mpsc::UnboundedSender<TorrentCommand>>>,
+}
+
+impl SessionShared {
+    pub fn new(
+        download_dir: PathBuf,
+        upload_limit: u64,
+        download_limit: u64,
+        max_connections: usize,
+        events: async_channel::Sender<EngineEvent>,
+    ) -> Self {
+        Self {
+            peer_id: new_peer_id(),
+            download_dir,
+            upload_limit: Arc::new(RateLimiter::new(upload_limit)),
+            download_limit: Arc::new(RateLimiter::new(download_limit)),
+            connection_slots: Arc::new(Semaphore::new(max_connections)),
+            next_peer_key: AtomicU64::new(0),
+            events,
+            torrents: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn next_peer_key(&self) -> PeerKey {
+        self.next_peer_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues an event; a consumer that lags loses the oldest ones rather
+    /// than growing memory.
+    pub fn emit(&self, event: EngineEvent) {
+        let _ = self.events.force_send(event);
+    }
+
+    pub fn torrents(&self) -> MutexGuard<'_, HashMap<InfoHash, mpsc::UnboundedSender<TorrentCommand>>> {
+        // Only inserts and removes happen under this lock; a panic there
+        // leaves the map consistent.
+        self.torrents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Azureus-style peer id: client code and version, then random bytes.
+fn new_peer_id() -> [u8; 20] {
+    let mut id = [0u8; 20];
+    id[..8].copy_from_slice(b"-PW0001-");
+    rand::Rng::fill(&mut rand::thread_rng(), &mut id[8..]);
+    id
+}
+
+/// Accepts peers and hands each, after its handshake, to its torrent.
+pub(crate) async fn listen(listener: TcpListener, shared: Arc<SessionShared>) {
+    loop {
+        let (mut stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Typically out of file descriptors: wait instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = shared.connection_slots.clone().try_acquire_owned() else {
+            tracing::debug!(peer = %addr, "connection limit reached; refusing peer");
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let handshake =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, Handshake::read(&mut stream)).await {
+                    Ok(Ok(handshake)) => handshake,
+                    _ => return,
+                };
+            let torrent = shared.torrents().get(&handshake.info_hash).cloned();
+            if let Some(torrent) = torrent {
+                let _ = torrent.send(TorrentCommand::Incoming {
+                    stream,
+                    addr,
+                    handshake,
+                    permit,
+                });
+            }
+        });
+    }
+}
