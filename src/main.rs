@@ -10,6 +10,10 @@ fn main() -> anyhow::Result<ExitCode> {
             piecewise::cli::create::run(args).map(|()| ExitCode::SUCCESS)
         }
         Some(Command::Demo(args)) => piecewise::cli::demo::run(args),
+        Some(Command::Download(args)) => {
+            piecewise::cli::download::run(args).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Seed(args)) => piecewise::cli::seed::run(args).map(|()| ExitCode::SUCCESS),
         None => {
             let code = piecewise::application::run(cli.uri);
             Ok(code.into())

@@ -3,6 +3,9 @@
 
 pub mod create;
 pub mod demo;
+pub mod download;
+mod progress;
+pub mod seed;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +28,10 @@ pub enum Command {
     Create(create::CreateArgs),
     /// Open the window on a built-in demo video.
     Demo(demo::DemoArgs),
+    /// Download a torrent to completion, then exit (or seed).
+    Download(download::DownloadArgs),
+    /// Verify a torrent's data and seed it until stopped.
+    Seed(seed::SeedArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default of info for Piecewise.

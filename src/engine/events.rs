@@ -18,13 +18,24 @@ pub enum TorrentEvent {
     /// A piece matched its hash and is on disk.
     PieceVerified(u32),
     /// A piece did not match its hash; it is downloaded again.
-    HashFailed { piece: u32 },
+    HashFailed {
+        piece: u32,
+    },
     PeerConnected(SocketAddr),
-    PeerDisconnected { addr: SocketAddr, reason: String },
+    PeerDisconnected {
+        addr: SocketAddr,
+        reason: String,
+    },
     /// An address that sent corrupt data; it is not reconnected.
     PeerBanned(IpAddr),
-    TrackerReply { url: String, peers: usize },
-    TrackerError { url: String, message: String },
+    TrackerReply {
+        url: String,
+        peers: usize,
+    },
+    TrackerError {
+        url: String,
+        message: String,
+    },
     /// Every wanted piece is verified.
     Finished,
     /// The torrent stopped on an error it cannot recover from (disk).

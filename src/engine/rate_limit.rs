@@ -34,7 +34,8 @@ impl RateLimiter {
     }
 
     pub fn set_rate(&self, bytes_per_second: u64) {
-        self.bytes_per_second.store(bytes_per_second, Ordering::Relaxed);
+        self.bytes_per_second
+            .store(bytes_per_second, Ordering::Relaxed);
     }
 
     pub fn rate(&self) -> u64 {

@@ -60,7 +60,9 @@ impl SessionShared {
         let _ = self.events.force_send(event);
     }
 
-    pub fn torrents(&self) -> MutexGuard<'_, HashMap<InfoHash, mpsc::UnboundedSender<TorrentCommand>>> {
+    pub fn torrents(
+        &self,
+    ) -> MutexGuard<'_, HashMap<InfoHash, mpsc::UnboundedSender<TorrentCommand>>> {
         // Only inserts and removes happen under this lock; a panic there
         // leaves the map consistent.
         self.torrents.lock().unwrap_or_else(|e| e.into_inner())

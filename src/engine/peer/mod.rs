@@ -44,7 +44,10 @@ pub struct PeerEvent {
 #[derive(Debug)]
 pub enum PeerEventKind {
     /// The handshake completed.
-    Connected { addr: SocketAddr, fast: bool },
+    Connected {
+        addr: SocketAddr,
+        fast: bool,
+    },
     /// The peer's validated piece set (bitfield, HaveAll or HaveNone).
     Pieces(Bitfield),
     Have(u32),
@@ -53,11 +56,18 @@ pub enum PeerEventKind {
     Interested,
     NotInterested,
     /// A block with exactly `request.length` bytes.
-    Block { request: BlockRequest, data: Bytes },
+    Block {
+        request: BlockRequest,
+        data: Bytes,
+    },
     /// The peer will not send this block (Fast extension).
     Rejected(BlockRequest),
+    /// How many requests the peer accepts in flight (BEP 10 `reqq`).
+    RequestQueue(u32),
     /// The peer lets us request this piece even while it chokes us.
     AllowedFast(u32),
     /// The session ended; `reason` says why, for logs and events.
-    Gone { reason: String },
+    Gone {
+        reason: String,
+    },
 }

@@ -5,22 +5,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio_util::codec::FramedRead;
 
 use super::{PeerCommand, PeerEvent, PeerEventKind};
 use crate::engine::bitfield::Bitfield;
 use crate::engine::limits::{
-    CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, KEEPALIVE_INTERVAL, MAX_INVALID_REQUESTS,
-    MAX_QUEUED_REQUESTS, MAX_REQUEST_BYTES, PEER_SILENCE_TIMEOUT,
+    CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, KEEPALIVE_INTERVAL, MAX_BLOCK_BYTES, MAX_INVALID_REQUESTS,
+    MAX_QUEUED_REQUESTS, PEER_SILENCE_TIMEOUT,
 };
-use crate::engine::metainfo::{InfoHash, Metainfo};
+use crate::engine::metainfo::Metainfo;
 use crate::engine::picker::PeerKey;
 use crate::engine::rate_limit::{RateLimiter, RateMeter};
 use crate::engine::storage::Storage;
-use crate::engine::wire::{self, BlockRequest, Handshake, Message};
+use crate::engine::wire::{
+    BlockRequest, EXTENSION_HANDSHAKE_ID, ExtensionHandshake, Handshake, Message, MessageCodec,
+    Reserved, WireError,
+};
 
 /// Messages the reader may parse ahead of the session: enough to keep the
 /// socket busy, few enough that a flood waits in the kernel, not in memory.
@@ -60,10 +65,12 @@ enum SessionEnd {
     HandshakeTimeout,
     #[error("silent for too long")]
     Silent,
+    #[error("connection closed by the peer")]
+    Closed,
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
-    Wire(#[from] wire::WireError),
+    Wire(#[from] WireError),
     #[error("peer is for another torrent")]
     WrongInfoHash,
     #[error("connected to ourselves")]
@@ -89,8 +96,7 @@ pub async fn run_outgoing(params: PeerParams, commands: mpsc::UnboundedReceiver<
         // Small messages (requests, haves) must not wait for Nagle.
         stream.set_nodelay(true)?;
         let (mut reader, mut writer) = stream.into_split();
-        let ours = Handshake::new(params.metainfo.info_hash, params.our_peer_id);
-        ours.write(&mut writer).await?;
+        our_handshake(&params).write(&mut writer).await?;
         let theirs = tokio::time::timeout(HANDSHAKE_TIMEOUT, Handshake::read(&mut reader))
             .await
             .map_err(|_| SessionEnd::HandshakeTimeout)??;
@@ -118,13 +124,19 @@ pub async fn run_incoming(
         check_handshake(&theirs, &params)?;
         stream.set_nodelay(true)?;
         let (reader, mut writer) = stream.into_split();
-        Handshake::new(params.metainfo.info_hash, params.our_peer_id)
-            .write(&mut writer)
-            .await?;
+        our_handshake(&params).write(&mut writer).await?;
         Session::run(reader, writer, &theirs, &params, commands).await
     }
     .await;
     finish(result, &params).await;
+}
+
+fn our_handshake(params: &PeerParams) -> Handshake {
+    Handshake {
+        reserved: Reserved::ours(),
+        info_hash: params.metainfo.info_hash,
+        peer_id: params.our_peer_id,
+    }
 }
 
 fn check_handshake(theirs: &Handshake, params: &PeerParams) -> Result<(), SessionEnd> {
@@ -156,7 +168,10 @@ async fn finish(result: Result<(), SessionEnd>, params: &PeerParams) {
 /// State of one running session, apart from the sockets.
 struct Session<'a, W> {
     params: &'a PeerParams,
-    writer: BufWriter<W>,
+    writer: W,
+    /// Encoded messages not yet written; flushed once per loop turn so a
+    /// burst of requests leaves in one write.
+    out: BytesMut,
     piece_count: u32,
     fast: bool,
     am_choking: bool,
@@ -179,10 +194,11 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
-        let fast = theirs.supports_fast();
+        let fast = theirs.reserved.fast();
         let mut session = Session {
             params,
-            writer: BufWriter::new(writer),
+            writer,
+            out: BytesMut::new(),
             piece_count: params.metainfo.info.piece_count(),
             fast,
             am_choking: true,
@@ -197,8 +213,11 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
                 fast,
             })
             .await?;
-        session.send_our_pieces().await?;
-        session.writer.flush().await?;
+        if theirs.reserved.extension_protocol() {
+            session.send_extension_handshake();
+        }
+        session.send_our_pieces();
+        session.flush().await?;
 
         let (incoming_tx, mut incoming) = mpsc::channel(READ_AHEAD_MESSAGES);
         let reader_task = tokio::spawn(read_messages(
@@ -224,25 +243,34 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
                 message = incoming.recv() => match message {
                     Some(Ok(message)) => self.on_message(message).await?,
                     Some(Err(end)) => return Err(end),
-                    None => return Err(SessionEnd::Silent),
+                    None => return Err(SessionEnd::Closed),
                 },
                 command = commands.recv() => match command {
-                    Some(command) => self.on_command(command).await?,
+                    Some(command) => self.on_command(command)?,
                     None => return Ok(()),
                 },
                 _ = keepalive.tick() => {
                     if self.last_write.elapsed() >= KEEPALIVE_INTERVAL {
-                        self.send(&Message::KeepAlive).await?;
+                        self.send(&Message::KeepAlive);
                     }
                 }
                 () = std::future::ready(()), if can_serve => self.serve_one().await?,
             }
             // Batch what is ready (e.g. a burst of requests) into one write.
             while let Ok(command) = commands.try_recv() {
-                self.on_command(command).await?;
+                self.on_command(command)?;
             }
-            self.writer.flush().await?;
+            self.flush().await?;
         }
+    }
+
+    async fn flush(&mut self) -> Result<(), SessionEnd> {
+        if !self.out.is_empty() {
+            self.writer.write_all(&self.out).await?;
+            self.out.clear();
+            self.last_write = Instant::now();
+        }
+        Ok(())
     }
 
     async fn report(&self, kind: PeerEventKind) -> Result<(), SessionEnd> {
@@ -257,45 +285,55 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
             .map_err(|_| SessionEnd::Disconnected)
     }
 
-    async fn send(&mut self, message: &Message) -> Result<(), SessionEnd> {
-        wire::write_message(&mut self.writer, message).await?;
-        self.last_write = Instant::now();
-        Ok(())
+    fn send(&mut self, message: &Message) {
+        message.encode_into(&mut self.out);
     }
 
-    async fn send_our_pieces(&mut self) -> Result<(), SessionEnd> {
+    fn send_extension_handshake(&mut self) {
+        let handshake = ExtensionHandshake {
+            client: Some(concat!("Piecewise ", env!("CARGO_PKG_VERSION")).to_owned()),
+            request_queue: Some(MAX_QUEUED_REQUESTS as u32),
+            ..ExtensionHandshake::default()
+        };
+        self.send(&Message::Extended {
+            id: EXTENSION_HANDSHAKE_ID,
+            payload: handshake.encode(),
+        });
+    }
+
+    fn send_our_pieces(&mut self) {
         let have = self.params.have.borrow().clone();
         let message = if self.fast && have.is_full() {
             Message::HaveAll
         } else if have.count() == 0 {
             if !self.fast {
                 // Without Fast, an empty set is announced by silence.
-                return Ok(());
+                return;
             }
             Message::HaveNone
         } else {
             Message::Bitfield(have.to_wire())
         };
-        self.send(&message).await
+        self.send(&message);
     }
 
-    async fn on_command(&mut self, command: PeerCommand) -> Result<(), SessionEnd> {
+    fn on_command(&mut self, command: PeerCommand) -> Result<(), SessionEnd> {
         match command {
             PeerCommand::Request(requests) => {
                 for request in requests {
-                    self.send(&Message::Request(request)).await?;
+                    self.send(&Message::Request(request));
                 }
             }
-            PeerCommand::Cancel(request) => self.send(&Message::Cancel(request)).await?,
+            PeerCommand::Cancel(request) => self.send(&Message::Cancel(request)),
             PeerCommand::Choke => {
                 if !self.am_choking {
                     self.am_choking = true;
-                    self.send(&Message::Choke).await?;
+                    self.send(&Message::Choke);
                     // BEP 6: with Fast, every dropped request is rejected.
                     let dropped: Vec<_> = self.queued.drain(..).collect();
                     if self.fast {
                         for request in dropped {
-                            self.send(&Message::RejectRequest(request)).await?;
+                            self.send(&Message::RejectRequest(request));
                         }
                     }
                 }
@@ -303,12 +341,12 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
             PeerCommand::Unchoke => {
                 if self.am_choking {
                     self.am_choking = false;
-                    self.send(&Message::Unchoke).await?;
+                    self.send(&Message::Unchoke);
                 }
             }
-            PeerCommand::Interested => self.send(&Message::Interested).await?,
-            PeerCommand::NotInterested => self.send(&Message::NotInterested).await?,
-            PeerCommand::Have(piece) => self.send(&Message::Have(piece)).await?,
+            PeerCommand::Interested => self.send(&Message::Interested),
+            PeerCommand::NotInterested => self.send(&Message::NotInterested),
+            PeerCommand::Have(piece) => self.send(&Message::Have(piece)),
             PeerCommand::Disconnect => return Err(SessionEnd::Disconnected),
         }
         Ok(())
@@ -333,7 +371,9 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
     /// The peer's whole piece set, allowed once and before any Have.
     async fn on_pieces(&mut self, pieces: Bitfield) -> Result<(), SessionEnd> {
         if self.pieces_known {
-            return Err(SessionEnd::Violation("piece set sent twice or after a have"));
+            return Err(SessionEnd::Violation(
+                "piece set sent twice or after a have",
+            ));
         }
         self.pieces_known = true;
         self.report(PeerEventKind::Pieces(pieces)).await
@@ -341,7 +381,18 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
 
     async fn on_message(&mut self, message: Message) -> Result<(), SessionEnd> {
         match message {
-            Message::KeepAlive | Message::Port(_) | Message::Extended { .. } => Ok(()),
+            Message::KeepAlive | Message::Port(_) => Ok(()),
+            Message::Extended { id, payload } => {
+                if id == EXTENSION_HANDSHAKE_ID {
+                    let handshake = ExtensionHandshake::decode(&payload)?;
+                    if let Some(queue) = handshake.request_queue {
+                        self.report(PeerEventKind::RequestQueue(queue)).await?;
+                    }
+                }
+                // Extensions we do not speak yet (ut_metadata, ut_pex) are
+                // ignored; the codec already bounded their size.
+                Ok(())
+            }
             Message::Choke => self.report(PeerEventKind::Choke).await,
             Message::Unchoke => self.report(PeerEventKind::Unchoke).await,
             Message::Interested => self.report(PeerEventKind::Interested).await,
@@ -402,7 +453,7 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
         let info = &self.params.metainfo.info;
         request.piece < self.piece_count
             && request.length > 0
-            && request.length <= MAX_REQUEST_BYTES
+            && request.length <= MAX_BLOCK_BYTES
             && request
                 .offset
                 .checked_add(request.length)
@@ -417,7 +468,7 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
                 return Err(SessionEnd::TooManyInvalidRequests);
             }
             if self.fast {
-                self.send(&Message::RejectRequest(request)).await?;
+                self.send(&Message::RejectRequest(request));
             }
             return Ok(());
         }
@@ -448,12 +499,8 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
             piece: request.piece,
             offset: request.offset,
             data: Bytes::from(data),
-        })
-        .await?;
-        self.params
-            .counters
-            .uploaded
-            .add(u64::from(request.length));
+        });
+        self.params.counters.uploaded.add(u64::from(request.length));
         Ok(())
     }
 }
@@ -467,12 +514,16 @@ async fn read_messages<R: AsyncRead + Unpin>(
     counters: Arc<PeerCounters>,
     messages: mpsc::Sender<Result<Message, SessionEnd>>,
 ) {
-    let mut reader = wire::MessageReader::new(reader);
+    let mut reader = FramedRead::new(reader, MessageCodec);
     loop {
         let message = match tokio::time::timeout(PEER_SILENCE_TIMEOUT, reader.next()).await {
-            Ok(Ok(message)) => message,
-            Ok(Err(e)) => {
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(e))) => {
                 let _ = messages.send(Err(e.into())).await;
+                return;
+            }
+            Ok(None) => {
+                let _ = messages.send(Err(SessionEnd::Closed)).await;
                 return;
             }
             Err(_) => {

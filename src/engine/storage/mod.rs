@@ -183,7 +183,12 @@ impl Storage {
     }
 
     /// Reads `length` bytes at `offset` within `piece` (a block to upload).
-    pub fn read_block(&self, piece: u32, offset: u32, length: u32) -> Result<Vec<u8>, StorageError> {
+    pub fn read_block(
+        &self,
+        piece: u32,
+        offset: u32,
+        length: u32,
+    ) -> Result<Vec<u8>, StorageError> {
         let (start, piece_len) = self.piece_span(piece)?;
         if u64::from(offset) + u64::from(length) > piece_len {
             return Err(StorageError::ReadOutOfRange {

@@ -74,7 +74,9 @@ mod tests {
 
     #[test]
     fn optimistic_peer_gets_an_extra_slot_only_when_interested() {
-        let candidates: Vec<_> = (0..10).map(|key| candidate(key, key != 1, key as f64)).collect();
+        let candidates: Vec<_> = (0..10)
+            .map(|key| candidate(key, key != 1, key as f64))
+            .collect();
         assert!(peers_to_unchoke(&candidates, Some(0)).contains(&0));
         assert_eq!(peers_to_unchoke(&candidates, Some(0)).len(), 5);
         assert!(!peers_to_unchoke(&candidates, Some(1)).contains(&1));

@@ -174,6 +174,8 @@ struct Peer {
     /// Last block received, or when requests started after a quiet spell.
     last_block: Instant,
     snubbed: bool,
+    /// The most requests the peer accepts at once (BEP 10 `reqq`).
+    max_requests: usize,
 }
 
 impl Peer {
@@ -190,7 +192,9 @@ impl Peer {
         }
         let by_rate =
             (self.download_rate.get() * REQUEST_QUEUE_SECONDS / f64::from(BLOCK_SIZE)) as usize;
-        by_rate.clamp(MIN_REQUESTS_IN_FLIGHT, MAX_REQUESTS_IN_FLIGHT)
+        by_rate
+            .clamp(MIN_REQUESTS_IN_FLIGHT, MAX_REQUESTS_IN_FLIGHT)
+            .min(self.max_requests)
     }
 }
 
@@ -349,7 +353,10 @@ impl TorrentTask {
     }
 
     fn is_running(&self) -> bool {
-        matches!(self.state, TorrentState::Downloading | TorrentState::Seeding)
+        matches!(
+            self.state,
+            TorrentState::Downloading | TorrentState::Seeding
+        )
     }
 
     fn on_command(&mut self, command: TorrentCommand) {
@@ -418,8 +425,8 @@ impl TorrentTask {
             let storage = self.storage;
             let dir = self.shared.download_dir.clone();
             tokio::task::spawn_blocking(move || storage.delete_files(&dir))
-            .await
-            .unwrap_or_else(|e| Err(StorageError::Task(e.to_string())))
+                .await
+                .unwrap_or_else(|e| Err(StorageError::Task(e.to_string())))
         } else {
             Ok(())
         };
@@ -537,6 +544,7 @@ impl TorrentTask {
                 upload_rate: SmoothedRate::default(),
                 last_block: now,
                 snubbed: false,
+                max_requests: MAX_REQUESTS_IN_FLIGHT,
             },
         );
     }
@@ -625,6 +633,9 @@ impl TorrentTask {
                     self.picker.block_dropped(key, request);
                 }
             }
+            PeerEventKind::RequestQueue(queue) => {
+                peer.max_requests = (queue as usize).clamp(1, MAX_REQUESTS_IN_FLIGHT);
+            }
             PeerEventKind::AllowedFast(piece) => {
                 peer.allowed_fast.set(piece);
                 self.request_blocks(key);
@@ -683,8 +694,8 @@ impl TorrentTask {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let interested = !self.picker.is_complete()
-            && peer.pieces.iter_set().any(|piece| !self.have.get(piece));
+        let interested =
+            !self.picker.is_complete() && peer.pieces.iter_set().any(|piece| !self.have.get(piece));
         if interested != peer.am_interested {
             peer.am_interested = interested;
             peer.send(if interested {
@@ -915,7 +926,8 @@ impl TorrentTask {
         for (&key, peer) in &mut self.peers {
             peer.download_rate
                 .update(peer.counters.downloaded.total(), elapsed);
-            peer.upload_rate.update(peer.counters.uploaded.total(), elapsed);
+            peer.upload_rate
+                .update(peer.counters.uploaded.total(), elapsed);
             if !peer.requests.is_empty()
                 && !peer.snubbed
                 && now.duration_since(peer.last_block) >= SNUB_TIMEOUT

@@ -1,0 +1,63 @@
+//! `piecewise download`: fetch a torrent to completion, for scripts, tests
+//! and benchmarks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::cli::progress::{self, TorrentOptions};
+use crate::engine::events::TorrentState;
+
+#[derive(Args, Debug)]
+pub struct DownloadArgs {
+    /// Folder the torrent's files are written into.
+    #[arg(long, default_value = ".")]
+    pub download_dir: PathBuf,
+    /// A peer to connect to, besides those the trackers name (repeatable).
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    /// Keep running and seeding once the download is complete.
+    #[arg(long)]
+    pub seed_after: bool,
+    #[command(flatten)]
+    pub options: TorrentOptions,
+    /// The `.torrent` file.
+    pub torrent: PathBuf,
+}
+
+pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
+    progress::runtime()?.block_on(async {
+        let (_engine, torrent) = progress::start(
+            &args.options,
+            &args.download_dir,
+            &args.torrent,
+            &args.peers,
+        )
+        .await?;
+        let finished =
+            progress::follow(&torrent, |state| matches!(state, TorrentState::Seeding)).await?;
+        if finished != TorrentState::Seeding {
+            bail!("download stopped: {finished:?}");
+        }
+        eprintln!();
+        println!("download complete: {}", args.download_dir.display());
+        if args.seed_after {
+            progress::follow(&torrent, |_| false).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Parses `HOST:PORT` arguments, resolving host names.
+pub(crate) async fn resolve_peers(peers: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut addrs = Vec::new();
+    for peer in peers {
+        let resolved = tokio::net::lookup_host(peer.as_str())
+            .await
+            .with_context(|| format!("cannot resolve peer address {peer}"))?;
+        addrs.extend(resolved);
+    }
+    Ok(addrs)
+}

@@ -1,0 +1,100 @@
+//! What `download` and `seed` share: engine options, start-up, and the
+//! one-line progress display.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::engine::events::TorrentState;
+use crate::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
+use crate::engine::picker::Policy;
+
+#[derive(Args, Debug)]
+pub struct TorrentOptions {
+    /// Address to accept peers on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub listen_ip: IpAddr,
+    /// Port to accept peers on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub listen_port: u16,
+    /// Upload limit in bytes per second; 0 means none.
+    #[arg(long, default_value_t = 0)]
+    pub upload_limit: u64,
+    /// Download limit in bytes per second; 0 means none.
+    #[arg(long, default_value_t = 0)]
+    pub download_limit: u64,
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Starts the engine, prints where it listens, and adds the torrent. The
+/// engine must be kept alive for as long as the torrent runs.
+pub async fn start(
+    options: &TorrentOptions,
+    download_dir: &Path,
+    torrent: &Path,
+    peers: &[String],
+) -> anyhow::Result<(Engine, TorrentHandle)> {
+    let peers = crate::cli::download::resolve_peers(peers).await?;
+    let mut config = EngineConfig::new(download_dir);
+    config.listen_ip = options.listen_ip;
+    config.listen_port = options.listen_port;
+    config.upload_rate_limit = options.upload_limit;
+    config.download_rate_limit = options.download_limit;
+    // A whole download has no player demand: help the swarm.
+    config.policy = Policy::RarestFirst;
+    let engine = Engine::start(config).await?;
+    println!("listening on {}", engine.listen_addr());
+    let torrent = engine
+        .add_torrent(TorrentSource::File(torrent.to_path_buf()))
+        .await
+        .with_context(|| format!("cannot add {}", torrent.display()))?;
+    if !peers.is_empty() {
+        torrent.add_peers(peers)?;
+    }
+    Ok((engine, torrent))
+}
+
+/// Shows progress on stderr, once a second, until `done` holds for the
+/// state; returns that state. An error state ends it with the error.
+pub async fn follow(
+    torrent: &TorrentHandle,
+    done: impl Fn(&TorrentState) -> bool,
+) -> anyhow::Result<TorrentState> {
+    let mut stats = torrent.stats_watch();
+    loop {
+        let snapshot = stats.borrow_and_update().clone();
+        if let TorrentState::Error(message) = &snapshot.state {
+            bail!("{message}");
+        }
+        let percent = if snapshot.piece_count == 0 {
+            100.0
+        } else {
+            100.0 * f64::from(snapshot.pieces_had) / f64::from(snapshot.piece_count)
+        };
+        eprint!(
+            "\r{:?}: {}/{} pieces ({percent:.1} %), down {:.1} MB/s, up {:.1} MB/s, {} peers   ",
+            snapshot.state,
+            snapshot.pieces_had,
+            snapshot.piece_count,
+            snapshot.download_rate / 1e6,
+            snapshot.upload_rate / 1e6,
+            snapshot.peers,
+        );
+        let _ = std::io::stderr().flush();
+        if done(&snapshot.state) {
+            return Ok(snapshot.state);
+        }
+        if stats.changed().await.is_err() {
+            bail!("the torrent stopped");
+        }
+    }
+}

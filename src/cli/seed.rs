@@ -1,0 +1,50 @@
+//! `piecewise seed`: verify existing data and serve it until stopped.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Args;
+
+use crate::cli::progress::{self, TorrentOptions};
+use crate::engine::events::TorrentState;
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// Folder that holds the torrent's files.
+    #[arg(long)]
+    pub download_dir: PathBuf,
+    /// A peer to connect to, besides those the trackers name (repeatable).
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    #[command(flatten)]
+    pub options: TorrentOptions,
+    /// The `.torrent` file.
+    pub torrent: PathBuf,
+}
+
+pub fn run(args: SeedArgs) -> anyhow::Result<()> {
+    progress::runtime()?.block_on(async {
+        let (_engine, torrent) = progress::start(
+            &args.options,
+            &args.download_dir,
+            &args.torrent,
+            &args.peers,
+        )
+        .await?;
+        // The first state after checking says whether the data is whole.
+        let checked =
+            progress::follow(&torrent, |state| !matches!(state, TorrentState::Checking)).await?;
+        if checked != TorrentState::Seeding {
+            let stats = torrent.stats();
+            bail!(
+                "cannot seed: only {} of {} pieces in {} are valid",
+                stats.pieces_had,
+                stats.piece_count,
+                args.download_dir.display()
+            );
+        }
+        println!("seeding {}", torrent.metainfo().info.name);
+        progress::follow(&torrent, |_| false).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,108 @@
+"""A libtorrent peer on 127.0.0.1 for Piecewise's engine tests and benchmark.
+
+  lt_peer.py seed TORRENT SAVE_DIR [options]
+      seeds the data in SAVE_DIR (checked first, unless --trust-data)
+  lt_peer.py leech TORRENT SAVE_DIR [options]
+      downloads into SAVE_DIR, prints a JSON summary and exits 0 when done
+
+Options:
+  --peer HOST:PORT     connect to this peer (repeatable; retried)
+  --upload-limit B/S   libtorrent's per-session upload limit
+  --trust-data         seed SAVE_DIR as it is, without hashing it: with
+                       corrupted data this makes a seeder that lies
+  --timeout SECONDS    leech: give up (exit 1) after this long
+
+Prints `listening on 127.0.0.1:PORT` once the listen socket is up. DHT,
+LSD, UPnP, NAT-PMP and uTP are off: only TCP on loopback.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import libtorrent as lt
+
+
+def session(upload_limit):
+    settings = {
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+        # All test peers share 127.0.0.1.
+        "allow_multiple_connections_per_ip": True,
+        "alert_mask": lt.alert.category_t.status_notification
+        | lt.alert.category_t.error_notification,
+    }
+    if upload_limit:
+        settings["upload_rate_limit"] = int(upload_limit)
+    ses = lt.session(settings)
+    deadline = time.time() + 10
+    while ses.listen_port() == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    print(f"listening on 127.0.0.1:{ses.listen_port()}", flush=True)
+    return ses
+
+
+def parse_peer(text):
+    host, port = text.rsplit(":", 1)
+    return host, int(port)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("role", choices=["seed", "leech"])
+    parser.add_argument("torrent")
+    parser.add_argument("save_dir")
+    parser.add_argument("--peer", action="append", default=[])
+    parser.add_argument("--upload-limit", type=int, default=0)
+    parser.add_argument("--trust-data", action="store_true")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    ses = session(args.upload_limit)
+    if args.trust_data:
+        # Seed mode trusts the files; with hash checks off libtorrent does
+        # not verify them lazily either, so corrupt data is served as is.
+        ses.apply_settings({"disable_hash_checks": True})
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(args.torrent)
+    params.save_path = args.save_dir
+    if args.trust_data:
+        params.flags |= lt.torrent_flags.seed_mode
+    handle = ses.add_torrent(params)
+    peers = [parse_peer(p) for p in args.peer]
+
+    start = time.time()
+    cpu_start = os.times()
+    last_connect = 0.0
+    while True:
+        now = time.time()
+        if peers and now - last_connect > 2:
+            last_connect = now
+            for peer in peers:
+                handle.connect_peer(peer)
+        status = handle.status()
+        if args.role == "leech" and status.is_seeding:
+            cpu = os.times()
+            print(json.dumps({
+                "seconds": time.time() - start,
+                "bytes": status.total_wanted,
+                "cpu_seconds": (cpu.user - cpu_start.user) + (cpu.system - cpu_start.system),
+            }), flush=True)
+            return 0
+        if args.role == "leech" and now - start > args.timeout:
+            print(f"timed out with {status.num_pieces} pieces", file=sys.stderr, flush=True)
+            return 1
+        ses.wait_for_alert(100)
+        for alert in ses.pop_alerts():
+            if alert.category() & lt.alert.category_t.error_notification:
+                print(f"libtorrent: {alert.message()}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
