@@ -162,7 +162,7 @@ impl Engine {
         let (have_tx, have) = watch::channel(Bitfield::new(piece_count));
         torrent::spawn(
             metainfo.clone(),
-            self.policy.clone(),
+            self.policy,
             self.shared.clone(),
             commands,
             TorrentOutputs {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub mod peers;
+
 use piecewise::player::sample::{SampleFormat, SampleVideo};
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,157 @@
+//! Test data, torrents made with `piecewise create`, libtorrent peers
+//! (tests/peers/lt_peer.py) and Piecewise processes, all on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Writes deterministic pseudo-random bytes (xorshift, seeded per file).
+pub fn write_data(path: &Path, len: usize, seed: u64) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    data.truncate(len);
+    std::fs::write(path, data).unwrap();
+}
+
+/// A multi-file torrent's data below `root/name`: files of odd sizes so that
+/// pieces span file boundaries.
+pub fn write_multi_file_data(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    write_data(&dir.join("a.bin"), 1_500_000, 1);
+    write_data(&dir.join("sub/b.bin"), 700_001, 2);
+    write_data(&dir.join("sub/deeper/c.bin"), 33, 3);
+    write_data(&dir.join("d.bin"), 1_048_576, 4);
+    dir
+}
+
+/// Makes a torrent of `path` with `piecewise create`.
+pub fn create_torrent(path: &Path, out: &Path, piece_length: u32, trackers: &[String]) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
+    command
+        .arg("create")
+        .arg(path)
+        .arg("-o")
+        .arg(out)
+        .arg("--piece-length")
+        .arg(piece_length.to_string());
+    for tracker in trackers {
+        command.arg("--tracker").arg(tracker);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "piecewise create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Reads lines from a child's stdout until one says `listening on IP:PORT`.
+fn read_listen_addr(stdout: ChildStdout) -> (SocketAddr, BufReader<ChildStdout>) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = reader.read_line(&mut line).unwrap();
+        assert!(read > 0, "process exited before listening");
+        if let Some(addr) = line.trim().strip_prefix("listening on ") {
+            let mut addr: SocketAddr = addr.parse().unwrap();
+            if addr.ip().is_unspecified() {
+                addr.set_ip([127, 0, 0, 1].into());
+            }
+            return (addr, reader);
+        }
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Peer {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stdout: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    fn spawn(mut command: Command) -> Peer {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let (addr, stdout) = read_listen_addr(child.stdout.take().unwrap());
+        Peer {
+            child,
+            addr,
+            stdout,
+        }
+    }
+
+    /// Waits for the process to exit, up to `timeout`; panics after that.
+    pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process did not finish in time");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lt_peer_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/lt_peer.py")
+}
+
+/// A libtorrent peer: `role` is "seed" or "leech".
+pub fn libtorrent(role: &str, torrent: &Path, save_dir: &Path, extra: &[String]) -> Peer {
+    let mut command = Command::new("/usr/bin/python3");
+    command
+        .arg(lt_peer_script())
+        .arg(role)
+        .arg(torrent)
+        .arg(save_dir)
+        .args(extra);
+    Peer::spawn(command)
+}
+
+/// `piecewise VERB ... TORRENT` listening on 127.0.0.1; stderr is kept in
+/// `log` for assertions and failure messages.
+pub fn piecewise(verb: &str, args: &[String], torrent: &Path, log: &Path) -> Peer {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
+    command
+        .arg(verb)
+        .arg("--listen-ip")
+        .arg("127.0.0.1")
+        .args(args)
+        .arg(torrent)
+        .stderr(std::fs::File::create(log).unwrap());
+    Peer::spawn(command)
+}
+
+/// Asserts two folders hold the same files with the same bytes.
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
+    for entry in std::fs::read_dir(expected).unwrap() {
+        let entry = entry.unwrap();
+        let other = actual.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            assert_same_tree(&entry.path(), &other);
+        } else {
+            let want = std::fs::read(entry.path()).unwrap();
+            let got = std::fs::read(&other)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", other.display()));
+            assert!(want == got, "{} differs", other.display());
+        }
+    }
+}
