@@ -131,3 +131,20 @@ pub const MAX_METADATA_BYTES: u32 = 16 * 1024 * 1024;
 /// Longest magnet URI we parse, in bytes. Magnets arrive from clipboards
 /// and web pages; a few dozen trackers and peers fit in well under 16 KiB.
 pub const MAX_MAGNET_URI_BYTES: usize = 64 * 1024;
+
+/// Largest HTTP tracker reply we read, in bytes (libtorrent's limit). A
+/// reply of 200 compact peers is about 1.2 KiB; the body is read in chunks
+/// and the request abandoned once past this.
+pub const MAX_TRACKER_REPLY_BYTES: usize = 1024 * 1024;
+
+/// Most redirects an HTTP tracker announce follows, and never from a
+/// public host to a loopback or private one (request forgery).
+pub const MAX_TRACKER_REDIRECTS: usize = 3;
+
+/// Shortest re-announce interval we accept from a tracker, in seconds: a
+/// tracker (or a forged reply) must not make us announce in a tight loop.
+pub const MIN_ANNOUNCE_INTERVAL_SECS: u64 = 60;
+
+/// Longest re-announce interval we accept from a tracker, in seconds:
+/// beyond two hours the peer list goes stale and the tracker forgets us.
+pub const MAX_ANNOUNCE_INTERVAL_SECS: u64 = 2 * 60 * 60;
