@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub mod opentracker;
 pub mod peers;
 
 use piecewise::player::sample::{SampleFormat, SampleVideo};

@@ -27,6 +27,9 @@ fn client() -> Result<&'static reqwest::Client, TrackerError> {
     }
     let client = reqwest::Client::builder()
         .user_agent(concat!("Piecewise/", env!("CARGO_PKG_VERSION")))
+        // Announces are minutes apart and trackers such as opentracker
+        // close idle connections: a pooled one would be stale.
+        .pool_max_idle_per_host(0)
         .redirect(redirect::Policy::custom(|attempt| {
             let from_local = attempt.previous().first().is_some_and(is_local);
             if attempt.previous().len() > MAX_TRACKER_REDIRECTS {
@@ -65,6 +68,18 @@ fn is_local(url: &Url) -> bool {
                 || (ip.segments()[0] & 0xffc0) == 0xfe80
         }
     }
+}
+
+/// The error with its causes: reqwest's own message alone says little.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 fn announce_url(mut url: Url, request: &AnnounceRequest) -> Url {
@@ -106,7 +121,7 @@ pub(super) async fn announce(
         if e.is_timeout() {
             TrackerError::Timeout(timeout)
         } else {
-            TrackerError::Http(e.to_string())
+            TrackerError::Http(error_chain(&e))
         }
     };
     let mut response = client()?
@@ -147,7 +162,9 @@ fn parse_reply(body: &[u8]) -> Result<AnnounceReply, TrackerError> {
     let malformed = |reason: &str| TrackerError::MalformedReply(reason.to_owned());
     let value = bencode::decode(body, DecodeLimits::with_max_bytes(MAX_TRACKER_REPLY_BYTES))
         .map_err(|e| TrackerError::MalformedReply(e.to_string()))?;
-    let dict = value.as_dict().ok_or_else(|| malformed("not a dictionary"))?;
+    let dict = value
+        .as_dict()
+        .ok_or_else(|| malformed("not a dictionary"))?;
     let text = |key: &[u8]| {
         dict.get(key)
             .and_then(Value::as_bytes)
@@ -245,9 +262,15 @@ mod tests {
         ));
         let reply = parse_reply(b"d8:intervali1e15:warning message4:slow5:peers0:e").unwrap();
         assert_eq!(reply.warning.as_deref(), Some("slow"));
-        assert_eq!(reply.interval, Duration::from_secs(MIN_ANNOUNCE_INTERVAL_SECS));
+        assert_eq!(
+            reply.interval,
+            Duration::from_secs(MIN_ANNOUNCE_INTERVAL_SECS)
+        );
         let reply = parse_reply(b"d8:intervali999999999ee").unwrap();
-        assert_eq!(reply.interval, Duration::from_secs(MAX_ANNOUNCE_INTERVAL_SECS));
+        assert_eq!(
+            reply.interval,
+            Duration::from_secs(MAX_ANNOUNCE_INTERVAL_SECS)
+        );
     }
 
     #[test]
@@ -279,7 +302,11 @@ mod tests {
         ] {
             assert!(is_local(&Url::parse(local).unwrap()), "{local}");
         }
-        for public in ["http://93.184.216.34/", "https://tracker.example/", "http://[2001:db8::1]/"] {
+        for public in [
+            "http://93.184.216.34/",
+            "https://tracker.example/",
+            "http://[2001:db8::1]/",
+        ] {
             assert!(!is_local(&Url::parse(public).unwrap()), "{public}");
         }
     }

@@ -136,7 +136,10 @@ fn compact_v6(bytes: &[u8]) -> impl Iterator<Item = SocketAddr> + '_ {
     bytes.chunks_exact(18).filter_map(|c| {
         let mut octets = [0u8; 16];
         octets.copy_from_slice(&c[..16]);
-        peer(IpAddr::V6(Ipv6Addr::from(octets)), u16::from_be_bytes([c[16], c[17]]))
+        peer(
+            IpAddr::V6(Ipv6Addr::from(octets)),
+            u16::from_be_bytes([c[16], c[17]]),
+        )
     })
 }
 
@@ -150,8 +153,14 @@ mod tests {
 
     #[test]
     fn intervals_outside_the_bounds_are_clamped() {
-        assert_eq!(clamp_interval(1), Duration::from_secs(MIN_ANNOUNCE_INTERVAL_SECS));
-        assert_eq!(clamp_interval(-5), Duration::from_secs(MIN_ANNOUNCE_INTERVAL_SECS));
+        assert_eq!(
+            clamp_interval(1),
+            Duration::from_secs(MIN_ANNOUNCE_INTERVAL_SECS)
+        );
+        assert_eq!(
+            clamp_interval(-5),
+            Duration::from_secs(MIN_ANNOUNCE_INTERVAL_SECS)
+        );
         assert_eq!(clamp_interval(1800), Duration::from_secs(1800));
         assert_eq!(
             clamp_interval(i64::MAX),
@@ -161,11 +170,19 @@ mod tests {
 
     #[test]
     fn compact_peers_skip_partial_entries_port_zero_and_unspecified_addresses() {
-        let v4 = [127, 0, 0, 1, 0x1a, 0xe1, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 80, 9, 9];
-        assert_eq!(compact_v4(&v4).collect::<Vec<_>>(), vec!["127.0.0.1:6881".parse().unwrap()]);
+        let v4 = [
+            127, 0, 0, 1, 0x1a, 0xe1, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 80, 9, 9,
+        ];
+        assert_eq!(
+            compact_v4(&v4).collect::<Vec<_>>(),
+            vec!["127.0.0.1:6881".parse().unwrap()]
+        );
         let mut v6 = [0u8; 18];
         v6[15] = 1;
         v6[17] = 80;
-        assert_eq!(compact_v6(&v6).collect::<Vec<_>>(), vec!["[::1]:80".parse().unwrap()]);
+        assert_eq!(
+            compact_v6(&v6).collect::<Vec<_>>(),
+            vec!["[::1]:80".parse().unwrap()]
+        );
     }
 }

@@ -52,7 +52,15 @@ pub(super) async fn announce(
     connect.extend_from_slice(&PROTOCOL_ID.to_be_bytes());
     connect.extend_from_slice(&ACTION_CONNECT.to_be_bytes());
     connect.extend_from_slice(&connect_tid.to_be_bytes());
-    let reply = exchange(&socket, &connect, connect_tid, ACTION_CONNECT, timeouts, &mut buffer).await?;
+    let reply = exchange(
+        &socket,
+        &connect,
+        connect_tid,
+        ACTION_CONNECT,
+        timeouts,
+        &mut buffer,
+    )
+    .await?;
     let connection_id = reply
         .get(..8)
         .ok_or_else(|| TrackerError::MalformedReply("short connect reply".into()))?;
@@ -78,7 +86,15 @@ pub(super) async fn announce(
     packet.extend_from_slice(&request.key.to_be_bytes());
     packet.extend_from_slice(&request.num_want.to_be_bytes());
     packet.extend_from_slice(&request.port.to_be_bytes());
-    let body = exchange(&socket, &packet, announce_tid, ACTION_ANNOUNCE, timeouts, &mut buffer).await?;
+    let body = exchange(
+        &socket,
+        &packet,
+        announce_tid,
+        ACTION_ANNOUNCE,
+        timeouts,
+        &mut buffer,
+    )
+    .await?;
     let field = |at: usize| {
         body.get(at..at + 4)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -138,7 +154,9 @@ async fn exchange<'b>(
             }
             let rest = reply.get(8..).unwrap_or_default();
             if got_action == ACTION_ERROR.to_be_bytes() {
-                return Err(TrackerError::Failure(String::from_utf8_lossy(rest).into_owned()));
+                return Err(TrackerError::Failure(
+                    String::from_utf8_lossy(rest).into_owned(),
+                ));
             }
             if got_action != action.to_be_bytes() {
                 return Err(TrackerError::MalformedReply(format!(
