@@ -42,6 +42,10 @@ pub fn run(location: Option<String>) -> glib::ExitCode {
                     glib::ControlFlow::Break,
                     move || {
                         tracing::info!(signal, "quitting on signal");
+                        // Closing the windows first stops their pipelines.
+                        for window in app.windows() {
+                            window.close();
+                        }
                         app.quit();
                         glib::ControlFlow::Break
                     }

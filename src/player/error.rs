@@ -25,7 +25,8 @@ impl PlaybackError {
     /// the missing-plugin messages posted before it: they name the real
     /// cause, while the error itself is often a generic stream error.
     pub fn classify(error: &glib::Error, missing_plugins: &[String]) -> Self {
-        let detail = error.message().to_owned();
+        // GStreamer's messages end with a full stop; ours add their own.
+        let detail = error.message().trim_end_matches('.').to_owned();
         if !missing_plugins.is_empty() {
             return Self::MissingPlugin(missing_plugins.join(", "));
         }

@@ -309,6 +309,9 @@ impl Worker {
                 }
             }
             M::Eos(_) => self.end_of_stream(),
+            // Elements downstream of the first failure report their own,
+            // vaguer errors ("internal data stream error"): keep the first.
+            M::Error(_) if self.state == PlaybackState::Error => {}
             M::Error(error) => {
                 let failure = PlaybackError::classify(&error.error(), &self.missing_plugins);
                 tracing::warn!(

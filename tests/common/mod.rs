@@ -5,7 +5,11 @@ pub mod opentracker;
 pub mod peers;
 
 use piecewise::player::sample::{SampleFormat, SampleVideo};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// The test videos: 10 s at 25 fps, small so they encode in a second or two.
 pub const TEN_SECONDS: u32 = 250;
@@ -39,4 +43,157 @@ pub fn artifact_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
     std::fs::create_dir_all(&dir).expect("artifact directory");
     dir
+}
+
+/// A private X server and D-Bus session bus, so GUI tests run in parallel
+/// (the app is single-instance per bus) with or without an outer display.
+pub struct Desktop {
+    pub display: String,
+    pub bus_address: String,
+    xvfb: Child,
+    bus: Child,
+}
+
+impl Desktop {
+    pub fn start() -> Self {
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb runs (package xvfb)");
+        let display = format!(":{}", first_line(xvfb.stdout.take().expect("stdout")));
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon runs");
+        let bus_address = first_line(bus.stdout.take().expect("stdout"));
+        Self {
+            display,
+            bus_address,
+            xvfb,
+            bus,
+        }
+    }
+
+    /// Starts the real `piecewise` binary on this desktop.
+    pub fn launch(&self, args: &[&std::ffi::OsStr]) -> App {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_piecewise"))
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .env("GDK_BACKEND", "x11")
+            .env("NO_AT_BRIDGE", "1")
+            .env("RUST_LOG", "warn,piecewise=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("piecewise starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (lines_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("piecewise: {line}");
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        App {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Saves a PNG of the whole screen.
+    pub fn screenshot(&self, path: &Path) {
+        let status = Command::new("import")
+            .args(["-display", &self.display, "-window", "root"])
+            .arg(path)
+            .status()
+            .expect("import runs (package imagemagick)");
+        assert!(status.success(), "screenshot failed");
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        for child in [&mut self.bus, &mut self.xvfb] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn first_line(stdout: std::process::ChildStdout) -> String {
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read first line");
+    line.trim().to_owned()
+}
+
+/// A running `piecewise` process and what it logged.
+pub struct App {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl App {
+    /// Waits for a stderr line containing `needle`; returns it.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?} in {timeout:?}; log: {:#?}",
+                    self.log
+                ),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status and the rest of the log.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits");
+        // SAFETY: kill(2) with a pid we spawned and still own.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "piecewise ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.log.extend(self.lines.try_iter());
+        (status, std::mem::take(&mut self.log))
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

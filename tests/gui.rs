@@ -1,0 +1,173 @@
+//! The real `piecewise` binary in its window, on a private X server: video
+//! frames reach the screen, and bad files show the error page.
+
+mod common;
+
+use common::{Desktop, artifact_dir, ten_second_video, write_video};
+use piecewise::player::sample::SampleFormat;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Start-up of GTK and GStreamer on a loaded two-core machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The video area inside the 960×600 window at the screen's top-left
+/// corner (there is no window manager to move it): below the header bar,
+/// above the controls, clear of the letterbox bars.
+const VIDEO_AREA_CROP: &str = "560x400+200+90";
+
+/// Colour statistics of part of a screenshot.
+struct Colours {
+    distinct: u32,
+    saturation: f64,
+}
+
+fn colours(screenshot: &Path, crop: &str) -> Colours {
+    let output = Command::new("convert")
+        .arg(screenshot)
+        .args([
+            "-crop", crop, "+repage", "-format", "%k ", "-write", "info:-",
+        ])
+        .args([
+            "-colorspace",
+            "HSL",
+            "-channel",
+            "G",
+            "-separate",
+            "-format",
+            "%[fx:mean]",
+            "info:-",
+        ])
+        .output()
+        .expect("convert runs (package imagemagick)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text.split_whitespace();
+    let distinct = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
+    let saturation = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0.0);
+    Colours {
+        distinct,
+        saturation,
+    }
+}
+
+/// A decoded test-pattern frame is colourful (saturated bars) and busy
+/// (noise, scaled edges); window chrome, black and error pages are neither.
+fn holds_video_frame(c: &Colours) -> bool {
+    c.distinct >= 256 && c.saturation >= 0.3
+}
+
+#[test]
+fn window_shows_frames_of_the_playing_video() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = write_video(dir.path(), ten_second_video(SampleFormat::Mp4H264Aac));
+    let desktop = Desktop::start();
+    let mut app = desktop.launch(&[video.as_os_str()]);
+    app.wait_for_line("playback started", START_TIMEOUT);
+
+    // The first frame reaches the screen a frame-clock tick later; poll.
+    let screenshot = artifact_dir().join("gui-playing.png");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        desktop.screenshot(&screenshot);
+        let found = colours(&screenshot, VIDEO_AREA_CROP);
+        if holds_video_frame(&found) || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        holds_video_frame(&first),
+        "no video frame on screen ({} colours, saturation {:.2}); see {}",
+        first.distinct,
+        first.saturation,
+        screenshot.display()
+    );
+
+    // The pattern scrolls: a later frame differs from this one.
+    let later = artifact_dir().join("gui-playing-later.png");
+    std::thread::sleep(Duration::from_millis(600));
+    desktop.screenshot(&later);
+    let compare = Command::new("compare")
+        .args(["-metric", "AE"])
+        .arg(&screenshot)
+        .arg(&later)
+        .arg("null:")
+        .output()
+        .expect("compare runs");
+    let changed: f64 = String::from_utf8_lossy(&compare.stderr)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        changed > 1000.0,
+        "the picture did not move ({changed} pixels changed)"
+    );
+
+    let (status, log) = app.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        !log.iter().any(|line| line.contains("panicked")),
+        "{log:#?}"
+    );
+}
+
+fn shows_error_page(file: &OsStr, sentence: &str, screenshot_name: &str) {
+    let desktop = Desktop::start();
+    let mut app = desktop.launch(&[file]);
+    let line = app.wait_for_line("showing error", START_TIMEOUT);
+    assert!(line.contains(sentence), "{line}");
+    // The page is on screen once the window is mapped: poll until the
+    // screen is no longer empty, then check that it is no video.
+    let screenshot = artifact_dir().join(screenshot_name);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let page = loop {
+        desktop.screenshot(&screenshot);
+        let found = colours(&screenshot, VIDEO_AREA_CROP);
+        if found.distinct > 8 || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        page.distinct > 8,
+        "window never drawn; see {}",
+        screenshot.display()
+    );
+    assert!(!holds_video_frame(&page), "video instead of the error page");
+    let (status, log) = app.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        !log.iter().any(|line| line.contains("panicked")),
+        "{log:#?}"
+    );
+    let errors = log.iter().filter(|line| line.contains("showing error"));
+    assert_eq!(
+        errors.count(),
+        1,
+        "a later error replaced the first: {log:#?}"
+    );
+}
+
+#[test]
+fn missing_file_shows_error_page_and_exits_cleanly() {
+    shows_error_page(
+        OsStr::new("/nonexistent/piecewise/missing.mp4"),
+        "The file does not exist",
+        "gui-missing-file.png",
+    );
+}
+
+#[test]
+fn text_file_shows_not_a_video_error_page_and_exits_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notes.txt");
+    std::fs::write(
+        &path,
+        "Shopping list: milk, eggs, a video player.\n".repeat(100),
+    )
+    .expect("write");
+    shows_error_page(path.as_os_str(), "not a video", "gui-not-a-video.png");
+}
