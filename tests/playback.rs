@@ -168,3 +168,76 @@ fn text_file_fails_as_not_a_video() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn pause_holds_the_playhead_and_seek_resumes_at_the_target() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_video(dir.path(), ten_second_video(SampleFormat::Mp4H264Aac));
+    piecewise::player::init().expect("GStreamer initialises");
+    // Real-time sinks, so the playhead moves at the speed of a clock.
+    let realtime_sink = || {
+        gst::ElementFactory::make("fakesink")
+            .property("sync", true)
+            .build()
+            .expect("fakesink")
+    };
+    let (player, events) = Player::new(PlayerSinks {
+        video: realtime_sink(),
+        audio: Some(realtime_sink()),
+    })
+    .expect("player");
+    player.open(&file_uri(&path));
+    events_until(&events, |e| {
+        *e == PlayerEvent::State(PlaybackState::Playing)
+    });
+
+    player.pause();
+    events_until(&events, |e| *e == PlayerEvent::State(PlaybackState::Paused));
+    let paused_at = last_position(&events_until(&events, |e| {
+        matches!(e, PlayerEvent::Progress { .. })
+    }))
+    .expect("a position while paused");
+    std::thread::sleep(Duration::from_millis(600));
+    let still = last_position(&std::iter::from_fn(|| events.try_recv().ok()).collect::<Vec<_>>())
+        .unwrap_or(paused_at);
+    assert_eq!(still, paused_at, "the playhead moved while paused");
+
+    let target = gst::ClockTime::from_seconds(8);
+    player.seek(target);
+    events_until(&events, |e| {
+        *e == PlayerEvent::State(PlaybackState::Seeking)
+    });
+    events_until(&events, |e| *e == PlayerEvent::State(PlaybackState::Paused));
+    player.play();
+    let seen = events_until(&events, is_final);
+    drop(player);
+
+    assert!(
+        seen.contains(&PlayerEvent::State(PlaybackState::Playing)),
+        "{seen:?}"
+    );
+    let positions: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            PlayerEvent::Progress { position, .. } => Some(*position),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        positions
+            .iter()
+            .all(|p| *p >= target - gst::ClockTime::from_mseconds(500)),
+        "playhead before the seek target: {positions:?}"
+    );
+    assert!(
+        matches!(seen.last(), Some(PlayerEvent::Ended { complete: true, .. })),
+        "{seen:?}"
+    );
+}
+
+fn last_position(events: &[PlayerEvent]) -> Option<gst::ClockTime> {
+    events.iter().rev().find_map(|e| match e {
+        PlayerEvent::Progress { position, .. } => Some(*position),
+        _ => None,
+    })
+}
