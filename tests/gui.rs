@@ -171,3 +171,33 @@ fn text_file_shows_not_a_video_error_page_and_exits_cleanly() {
     .expect("write");
     shows_error_page(path.as_os_str(), "not a video", "gui-not-a-video.png");
 }
+
+#[test]
+fn demo_generates_its_video_once_and_plays_it() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let env = [("XDG_CACHE_HOME", cache.path())];
+    let desktop = Desktop::start();
+
+    let mut first = desktop.launch_with_env(&[OsStr::new("demo")], &env);
+    first.wait_for_line("generating the demo video", START_TIMEOUT);
+    first.wait_for_line("playback started", START_TIMEOUT);
+    let (status, _) = first.terminate();
+    assert!(status.success(), "exit status {status}");
+    let cached: Vec<_> = std::fs::read_dir(cache.path().join("piecewise"))
+        .expect("demo cache directory")
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "one cached video, no partial file: {cached:?}"
+    );
+
+    let mut second = desktop.launch_with_env(&[OsStr::new("demo")], &env);
+    second.wait_for_line("playback started", START_TIMEOUT);
+    let (status, log) = second.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        !log.iter().any(|line| line.contains("generating")),
+        "the cached video was generated again: {log:#?}"
+    );
+}

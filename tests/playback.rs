@@ -241,3 +241,51 @@ fn last_position(events: &[PlayerEvent]) -> Option<gst::ClockTime> {
         _ => None,
     })
 }
+
+#[test]
+fn opening_another_video_replaces_the_playing_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = write_video(dir.path(), ten_second_video(SampleFormat::Mp4H264Aac));
+    let one_second = piecewise::player::sample::SampleVideo {
+        frames: 25,
+        ..ten_second_video(SampleFormat::WebmVp9Opus)
+    };
+    let short = write_video(dir.path(), one_second);
+    piecewise::player::init().expect("GStreamer initialises");
+    let realtime_sink = || {
+        gst::ElementFactory::make("fakesink")
+            .property("sync", true)
+            .build()
+            .expect("fakesink")
+    };
+    let (player, events) = Player::new(PlayerSinks {
+        video: realtime_sink(),
+        audio: Some(realtime_sink()),
+    })
+    .expect("player");
+    player.open(&file_uri(&long));
+    events_until(&events, |e| {
+        *e == PlayerEvent::State(PlaybackState::Playing)
+    });
+    player.open(&file_uri(&short));
+    let seen = events_until(&events, is_final);
+    drop(player);
+
+    let ends: Vec<_> = seen
+        .iter()
+        .filter(|e| matches!(e, PlayerEvent::Ended { .. }))
+        .collect();
+    assert_eq!(ends.len(), 1, "{seen:?}");
+    let Some(PlayerEvent::Ended {
+        duration: Some(duration),
+        complete: true,
+        ..
+    }) = seen.last()
+    else {
+        panic!("the second video did not play to its end: {seen:?}");
+    };
+    assert!(
+        duration.mseconds().abs_diff(1_000) <= 100,
+        "duration {duration}"
+    );
+}

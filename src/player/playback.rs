@@ -3,6 +3,8 @@
 use super::error::PlaybackError;
 use super::state::{Input, Intent, PlaybackState};
 use gst::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -63,7 +65,8 @@ enum Command {
 
 enum WorkerInput {
     Command(Command),
-    Bus(gst::Message),
+    /// A bus message and the source generation it was posted in.
+    Bus(u64, gst::Message),
 }
 
 /// A handle to one playback pipeline. Commands return at once; a worker
@@ -103,12 +106,15 @@ impl Player {
         let (inputs, worker_inputs) = mpsc::channel();
         let (events, receiver) = async_channel::unbounded();
 
+        let generation = Arc::new(AtomicU64::new(0));
         if let Some(bus) = playbin.bus() {
             let bus_inputs = inputs.clone();
+            let generation = generation.clone();
             bus.set_sync_handler(move |_, message| {
                 if is_relevant(message) {
+                    let posted_in = generation.load(Ordering::Acquire);
                     // A closed channel means the worker has stopped.
-                    let _ = bus_inputs.send(WorkerInput::Bus(message.clone()));
+                    let _ = bus_inputs.send(WorkerInput::Bus(posted_in, message.clone()));
                 }
                 gst::BusSyncReply::Drop
             });
@@ -116,6 +122,7 @@ impl Player {
 
         let worker = Worker {
             playbin: playbin.clone(),
+            generation,
             events,
             state: PlaybackState::Opening,
             intent: Intent::Play,
@@ -204,6 +211,10 @@ fn is_relevant(message: &gst::MessageRef) -> bool {
 
 struct Worker {
     playbin: gst::Element,
+    /// Bumped on each open once the old stream is stopped: messages the old
+    /// stream posted may still be queued behind the open, and must not be
+    /// taken for the new stream's (an old EOS would end the new video).
+    generation: Arc<AtomicU64>,
     events: async_channel::Sender<PlayerEvent>,
     state: PlaybackState,
     intent: Intent,
@@ -221,7 +232,11 @@ impl Worker {
                 Ok(WorkerInput::Command(Command::Shutdown))
                 | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Ok(WorkerInput::Command(command)) => self.command(command),
-                Ok(WorkerInput::Bus(message)) => self.bus_message(&message),
+                Ok(WorkerInput::Bus(posted_in, message)) => {
+                    if posted_in == self.generation.load(Ordering::Acquire) {
+                        self.bus_message(&message);
+                    }
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
             self.report_progress(false);
@@ -233,6 +248,7 @@ impl Worker {
         match command {
             Command::Open(uri) => {
                 self.set_pipeline_state(gst::State::Null);
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 self.playbin.set_property("uri", &uri);
                 self.missing_plugins.clear();
                 self.buffering = false;

@@ -88,8 +88,14 @@ impl Desktop {
 
     /// Starts the real `piecewise` binary on this desktop.
     pub fn launch(&self, args: &[&std::ffi::OsStr]) -> App {
+        self.launch_with_env(args, &[])
+    }
+
+    /// Like `launch`, with extra environment variables.
+    pub fn launch_with_env(&self, args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> App {
         let mut child = Command::new(env!("CARGO_BIN_EXE_piecewise"))
             .args(args)
+            .envs(env.iter().copied())
             .env("DISPLAY", &self.display)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
             .env("GDK_BACKEND", "x11")
