@@ -148,3 +148,7 @@ pub const MIN_ANNOUNCE_INTERVAL_SECS: u64 = 60;
 /// Longest re-announce interval we accept from a tracker, in seconds:
 /// beyond two hours the peer list goes stale and the tracker forgets us.
 pub const MAX_ANNOUNCE_INTERVAL_SECS: u64 = 2 * 60 * 60;
+
+/// Most peers in the `added` list, and in the `dropped` list, of one PEX
+/// message (BEP 11, IPv4 and IPv6 together). Larger messages are refused.
+pub const MAX_PEX_PEERS: usize = 50;

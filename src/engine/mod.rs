@@ -4,6 +4,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod compact;
 pub mod create;
 pub mod events;
 pub mod handle;

@@ -8,11 +8,9 @@ use percent_encoding::{NON_ALPHANUMERIC, percent_encode};
 use reqwest::redirect;
 use url::{Host, Url};
 
-use super::{
-    AnnounceEvent, AnnounceReply, AnnounceRequest, TrackerError, clamp_interval, compact_v4,
-    compact_v6, peer,
-};
+use super::{AnnounceEvent, AnnounceReply, AnnounceRequest, TrackerError, clamp_interval};
 use crate::engine::bencode::{self, DecodeLimits, Value};
+use crate::engine::compact;
 use crate::engine::limits::{MAX_TRACKER_REDIRECTS, MAX_TRACKER_REPLY_BYTES};
 
 /// Re-announce interval when a tracker names none, in seconds.
@@ -176,23 +174,24 @@ fn parse_reply(body: &[u8]) -> Result<AnnounceReply, TrackerError> {
     let int = |key: &[u8]| dict.get(key).and_then(Value::as_int);
     let count = |key: &[u8]| int(key).and_then(|n| u32::try_from(n).ok());
     let mut peers: Vec<SocketAddr> = match dict.get(b"peers") {
-        Some(Value::Bytes(compact)) => compact_v4(compact).collect(),
+        Some(Value::Bytes(peers)) => compact::decode_v4(peers).collect(),
         Some(Value::List(list)) => list
             .items
             .iter()
             .filter_map(Value::as_dict)
             .filter_map(|entry| {
-                let ip = entry.get(b"ip")?.as_str()?.parse().ok()?;
+                let ip: IpAddr = entry.get(b"ip")?.as_str()?.parse().ok()?;
                 let port = u16::try_from(entry.get(b"port")?.as_int()?).ok()?;
-                peer(ip, port)
+                Some(SocketAddr::new(ip, port))
             })
             .collect(),
         Some(_) => return Err(malformed("`peers` is neither a string nor a list")),
         None => Vec::new(),
     };
-    if let Some(compact) = dict.get(b"peers6").and_then(Value::as_bytes) {
-        peers.extend(compact_v6(compact));
+    if let Some(peers6) = dict.get(b"peers6").and_then(Value::as_bytes) {
+        peers.extend(compact::decode_v6(peers6));
     }
+    peers.retain(compact::is_usable);
     Ok(AnnounceReply {
         interval: clamp_interval(int(b"interval").unwrap_or(DEFAULT_INTERVAL_SECS)),
         min_interval: int(b"min interval").map(clamp_interval),

@@ -9,7 +9,7 @@ mod announcer;
 mod http;
 mod udp;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -122,31 +122,6 @@ fn clamp_interval(seconds: i64) -> Duration {
     Duration::from_secs(seconds.clamp(MIN_ANNOUNCE_INTERVAL_SECS, MAX_ANNOUNCE_INTERVAL_SECS))
 }
 
-/// Compact IPv4 peers (BEP 23): 6 bytes each. A trailing partial entry is
-/// ignored; port 0 is not a listening peer.
-fn compact_v4(bytes: &[u8]) -> impl Iterator<Item = SocketAddr> + '_ {
-    bytes.chunks_exact(6).filter_map(|c| {
-        let ip = Ipv4Addr::new(c[0], c[1], c[2], c[3]);
-        peer(IpAddr::V4(ip), u16::from_be_bytes([c[4], c[5]]))
-    })
-}
-
-/// Compact IPv6 peers (BEP 7): 18 bytes each.
-fn compact_v6(bytes: &[u8]) -> impl Iterator<Item = SocketAddr> + '_ {
-    bytes.chunks_exact(18).filter_map(|c| {
-        let mut octets = [0u8; 16];
-        octets.copy_from_slice(&c[..16]);
-        peer(
-            IpAddr::V6(Ipv6Addr::from(octets)),
-            u16::from_be_bytes([c[16], c[17]]),
-        )
-    })
-}
-
-fn peer(ip: IpAddr, port: u16) -> Option<SocketAddr> {
-    (port != 0 && !ip.is_unspecified()).then_some(SocketAddr::new(ip, port))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,24 +140,6 @@ mod tests {
         assert_eq!(
             clamp_interval(i64::MAX),
             Duration::from_secs(MAX_ANNOUNCE_INTERVAL_SECS)
-        );
-    }
-
-    #[test]
-    fn compact_peers_skip_partial_entries_port_zero_and_unspecified_addresses() {
-        let v4 = [
-            127, 0, 0, 1, 0x1a, 0xe1, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 80, 9, 9,
-        ];
-        assert_eq!(
-            compact_v4(&v4).collect::<Vec<_>>(),
-            vec!["127.0.0.1:6881".parse().unwrap()]
-        );
-        let mut v6 = [0u8; 18];
-        v6[15] = 1;
-        v6[17] = 80;
-        assert_eq!(
-            compact_v6(&v6).collect::<Vec<_>>(),
-            vec!["[::1]:80".parse().unwrap()]
         );
     }
 }

@@ -9,8 +9,8 @@ use url::Url;
 
 use super::{
     AnnounceEvent, AnnounceReply, AnnounceRequest, TrackerError, TrackerTimeouts, clamp_interval,
-    compact_v4, compact_v6,
 };
+use crate::engine::compact;
 
 const PROTOCOL_ID: u64 = 0x417_2710_1980;
 const ACTION_CONNECT: u32 = 0;
@@ -106,9 +106,13 @@ pub(super) async fn announce(
     let peer_bytes = body.get(12..).unwrap_or_default();
     // Peers come in the address family we asked over (BEP 15, IPv6 note).
     let peers = if target.is_ipv4() {
-        compact_v4(peer_bytes).collect()
+        compact::decode_v4(peer_bytes)
+            .filter(compact::is_usable)
+            .collect()
     } else {
-        compact_v6(peer_bytes).collect()
+        compact::decode_v6(peer_bytes)
+            .filter(compact::is_usable)
+            .collect()
     };
     Ok(AnnounceReply {
         interval: clamp_interval(i64::from(interval)),

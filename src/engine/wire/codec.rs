@@ -29,6 +29,11 @@ pub enum WireError {
     NotBitTorrent,
     #[error("the peer's extension handshake is invalid: {0}")]
     InvalidExtensionHandshake(String),
+    #[error("the peer's {extension} message is invalid: {reason}")]
+    InvalidExtensionMessage {
+        extension: &'static str,
+        reason: String,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -6,8 +6,12 @@ pub mod codec;
 pub mod extension;
 pub mod handshake;
 pub mod message;
+pub mod metadata;
+pub mod pex;
 
 pub use codec::{MessageCodec, WireError};
 pub use extension::{EXTENSION_HANDSHAKE_ID, ExtensionHandshake};
 pub use handshake::{Handshake, PeerId, Reserved};
 pub use message::{BLOCK_SIZE, BlockRequest, Message};
+pub use metadata::{MetadataAssembly, MetadataMessage, UT_METADATA};
+pub use pex::{PexFlags, PexMessage, UT_PEX};
