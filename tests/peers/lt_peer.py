@@ -11,8 +11,10 @@ Options:
   --trust-data         seed SAVE_DIR as it is, without hashing it: with
                        corrupted data this makes a seeder that lies
   --timeout SECONDS    leech: give up (exit 1) after this long
+  --listen-ip IP       loopback address to listen on (default 127.0.0.1);
+                       peers on distinct addresses can be told apart (bans)
 
-Prints `listening on 127.0.0.1:PORT` once the listen socket is up. DHT,
+Prints `listening on IP:PORT` once the listen socket is up. DHT,
 LSD, UPnP, NAT-PMP and uTP are off: only TCP on loopback.
 """
 import argparse
@@ -24,9 +26,9 @@ import time
 import libtorrent as lt
 
 
-def session(upload_limit):
+def session(listen_ip, upload_limit):
     settings = {
-        "listen_interfaces": "127.0.0.1:0",
+        "listen_interfaces": f"{listen_ip}:0",
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
@@ -44,7 +46,7 @@ def session(upload_limit):
     deadline = time.time() + 10
     while ses.listen_port() == 0 and time.time() < deadline:
         time.sleep(0.05)
-    print(f"listening on 127.0.0.1:{ses.listen_port()}", flush=True)
+    print(f"listening on {listen_ip}:{ses.listen_port()}", flush=True)
     return ses
 
 
@@ -62,9 +64,10 @@ def main():
     parser.add_argument("--upload-limit", type=int, default=0)
     parser.add_argument("--trust-data", action="store_true")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--listen-ip", default="127.0.0.1")
     args = parser.parse_args()
 
-    ses = session(args.upload_limit)
+    ses = session(args.listen_ip, args.upload_limit)
     if args.trust_data:
         # Seed mode trusts the files; with hash checks off libtorrent does
         # not verify them lazily either, so corrupt data is served as is.

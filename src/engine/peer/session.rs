@@ -240,11 +240,15 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
         loop {
             let can_serve = !self.am_choking && !self.queued.is_empty();
             tokio::select! {
-                message = incoming.recv() => match message {
-                    Some(Ok(message)) => self.on_message(message).await?,
-                    Some(Err(end)) => return Err(end),
-                    None => return Err(SessionEnd::Closed),
-                },
+                message = incoming.recv() => {
+                    self.on_incoming(message).await?;
+                    // Take in what else has arrived before serving another
+                    // block, so a request flood meets the queue limit
+                    // instead of hiding behind our own slow writes.
+                    while let Ok(message) = incoming.try_recv() {
+                        self.on_incoming(Some(message)).await?;
+                    }
+                }
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command)?,
                     None => return Ok(()),
@@ -261,6 +265,17 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
                 self.on_command(command)?;
             }
             self.flush().await?;
+        }
+    }
+
+    async fn on_incoming(
+        &mut self,
+        message: Option<Result<Message, SessionEnd>>,
+    ) -> Result<(), SessionEnd> {
+        match message {
+            Some(Ok(message)) => self.on_message(message).await,
+            Some(Err(end)) => Err(end),
+            None => Err(SessionEnd::Closed),
         }
     }
 
