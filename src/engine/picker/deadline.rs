@@ -18,7 +18,7 @@ pub const MAX_WINDOW_PIECES: u64 = 1024;
 
 /// Deadlines further out than this are all "much later": keeps the
 /// arithmetic on `Instant` from overflowing on absurd rates.
-const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
+pub(super) const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// When a piece must be on disk for the player not to stall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

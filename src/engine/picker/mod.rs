@@ -39,6 +39,11 @@ const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
 /// for work this recently: a choked or stalled peer stops calling `pick`.
 const ACTIVE_PEER_WINDOW: Duration = Duration::from_secs(2);
 
+/// Above this many pieces in one bitfield, availability is recounted in
+/// bulk and the rarity order rebuilt in one sort, cheaper than moving each
+/// piece in the order on its own.
+const BULK_AVAILABILITY_CHANGE: u32 = 4096;
+
 /// How pieces are chosen. Selectable so users and researchers can compare.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Policy {
@@ -251,8 +256,11 @@ pub struct Picker {
     seeds: u32,
     /// Seeds the random rarest-first tie-break, per picker.
     tiebreak_seed: u32,
-    /// Wanted pieces neither had nor started, by index ...
-    fresh_by_index: BTreeSet<u32>,
+    /// Wanted pieces neither had nor started ...
+    fresh: Bitfield,
+    /// ... none of them below this index (pieces only leave `fresh` until
+    /// it is rebuilt, so the sequential scan never looks back) ...
+    sequential_from: u32,
     /// ... and by (availability, tie-break, piece).
     fresh_by_rarity: BTreeSet<(u32, u32, u32)>,
     /// Started pieces not had yet, with their blocks.
@@ -264,8 +272,23 @@ pub struct Picker {
     /// The file being streamed and when it was chosen.
     stream_file: Option<(usize, Instant)>,
     /// Time-critical pieces not had yet, earliest deadline first.
-    critical: Vec<PieceDeadline>,
+    critical: Vec<CriticalPiece>,
     is_critical: Bitfield,
+    /// A block of a critical piece was reopened: every piece's
+    /// `quiet_until` must be checked again.
+    critical_woken: bool,
+    /// `fresh_by_rarity` is out of date after a bulk availability change
+    /// and is rebuilt before its next use.
+    rarity_stale: bool,
+}
+
+/// A time-critical piece and until when it needs no look: all its blocks
+/// are in or in flight, none late yet. Saves `pick` from walking blocks
+/// of the whole window on every call.
+#[derive(Clone, Copy, Debug)]
+struct CriticalPiece {
+    due: PieceDeadline,
+    quiet_until: Option<Instant>,
 }
 
 impl Picker {
@@ -286,7 +309,8 @@ impl Picker {
             availability: vec![0; piece_count as usize],
             seeds: 0,
             tiebreak_seed: rand::random(),
-            fresh_by_index: BTreeSet::new(),
+            fresh: Bitfield::new(piece_count),
+            sequential_from: 0,
             fresh_by_rarity: BTreeSet::new(),
             partial: BTreeMap::new(),
             partial_open: BTreeSet::new(),
@@ -295,6 +319,8 @@ impl Picker {
             stream_file: None,
             critical: Vec::new(),
             is_critical: Bitfield::new(piece_count),
+            critical_woken: false,
+            rarity_stale: false,
         };
         picker.set_wanted_files(&[]);
         picker
@@ -353,8 +379,8 @@ impl Picker {
     }
 
     /// The time-critical pieces not had yet, earliest deadline first.
-    pub fn deadlines(&self) -> &[PieceDeadline] {
-        &self.critical
+    pub fn deadlines(&self) -> impl Iterator<Item = PieceDeadline> + '_ {
+        self.critical.iter().map(|c| c.due)
     }
 
     /// A piece passed its hash check (or was found on disk at resume).
@@ -375,7 +401,7 @@ impl Picker {
         }
         if self.is_critical.get(piece) {
             self.is_critical.clear(piece);
-            self.critical.retain(|d| d.piece != piece);
+            self.critical.retain(|c| c.due.piece != piece);
         }
     }
 
@@ -525,6 +551,7 @@ impl Picker {
         };
         let in_flight = partial.reset();
         self.partial_open.insert(piece);
+        self.critical_woken |= self.is_critical.get(piece);
         for (index, peer) in in_flight {
             self.forget_request(peer, block_request(piece, piece_len, index));
         }
@@ -543,14 +570,41 @@ impl Picker {
     fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) {
         let best_other_secs = self.best_other_delivery_secs(round);
         let max_copies = 1 + params.max_duplicates as usize;
-        for position in 0..self.critical.len() {
+        if std::mem::take(&mut self.critical_woken) {
+            for entry in &mut self.critical {
+                entry.quiet_until = None;
+            }
+        }
+        // A peer slower than the best other one only gets pieces due after
+        // its own delivery time: skip the earlier ones without a look.
+        let own_secs = self
+            .peers
+            .get(&round.peer)
+            .map_or(f64::INFINITY, |state| state.delivery_secs(BLOCK_SIZE));
+        let first = if own_secs <= best_other_secs * params.lateness_factor.max(1.0) {
+            0
+        } else {
+            let Some(arrival) = Duration::try_from_secs_f64(own_secs)
+                .ok()
+                .and_then(|wait| round.now.checked_add(wait))
+            else {
+                return;
+            };
+            self.critical
+                .partition_point(|entry| entry.due.deadline < arrival)
+        };
+        for position in first..self.critical.len() {
             if round.is_full() {
                 return;
             }
-            let Some(&PieceDeadline { deadline, piece }) = self.critical.get(position) else {
+            let Some(&CriticalPiece { due, quiet_until }) = self.critical.get(position) else {
                 return;
             };
-            if self.have.get(piece) || !round.pieces.get(piece) {
+            let PieceDeadline { deadline, piece } = due;
+            if quiet_until.is_some_and(|until| until > round.now)
+                || self.have.get(piece)
+                || !round.pieces.get(piece)
+            {
                 continue;
             }
             let piece_len = self.geometry.piece_len(piece);
@@ -577,7 +631,32 @@ impl Picker {
                 }
                 self.request(round, piece, index);
             }
+            let quiet_until = self.quiet_until(piece, max_copies, round.now);
+            if let Some(entry) = self.critical.get_mut(position) {
+                entry.quiet_until = quiet_until;
+            }
         }
+    }
+
+    /// Until when a critical piece offers nothing to any peer: no open
+    /// block, and no block that may be duplicated before its earliest
+    /// copy turns late.
+    fn quiet_until(&self, piece: u32, max_copies: usize, now: Instant) -> Option<Instant> {
+        let partial = self.partial.get(&piece)?;
+        if partial.open > 0 {
+            return None;
+        }
+        let mut until = now + deadline::FAR_FUTURE;
+        for block in &partial.blocks {
+            if let Block::Requested(flights) = block
+                && flights.len() < max_copies
+            {
+                for flight in flights {
+                    until = until.min(flight.late_at);
+                }
+            }
+        }
+        Some(until)
     }
 
     /// Blocks of started pieces: finishing pieces first gets them hashed
@@ -601,6 +680,13 @@ impl Picker {
 
     /// Blocks of pieces not started yet, in the policy's order.
     fn pick_fresh(&mut self, round: &mut PickRound) {
+        if self.rarity_stale {
+            self.rebuild_rarity();
+        }
+        let count = self.geometry.piece_count;
+        while self.sequential_from < count && !self.fresh.get(self.sequential_from) {
+            self.sequential_from += 1;
+        }
         let mut pieces = Vec::new();
         let mut blocks = 0;
         let mut take = |piece: u32| {
@@ -615,15 +701,21 @@ impl Picker {
         };
         match self.policy {
             Policy::Sequential => {
-                for &piece in &self.fresh_by_index {
+                for piece in (self.sequential_from..count).filter(|&p| self.fresh.get(p)) {
                     if !take(piece) {
                         break;
                     }
                 }
             }
             Policy::RarestFirst | Policy::Deadline(_) => {
-                // Pieces no peer has sort first; skip them unless a seed is around.
-                let from = (u32::from(self.seeds == 0), 0, 0);
+                // Every piece a peer other than a seed has counts that peer:
+                // skip the pieces only seeds have (or nobody), which sort
+                // first and which it lacks.
+                let counted = self.peers.get(&round.peer).is_some_and(|state| {
+                    matches!(&state.pieces, PeerPieces::Some(field)
+                        if field.count() == round.pieces.count())
+                });
+                let from = (u32::from(counted), 0, 0);
                 for &(_, _, piece) in self.fresh_by_rarity.range(from..) {
                     if !take(piece) {
                         break;
@@ -640,7 +732,7 @@ impl Picker {
     /// in flight elsewhere, so the last pieces do not wait on the slowest.
     fn pick_endgame(&mut self, round: &mut PickRound) {
         if round.is_full()
-            || !self.fresh_by_index.is_empty()
+            || self.fresh.count() > 0
             || self.partial_open.iter().any(|&p| self.wanted.get(p))
         {
             return;
@@ -792,6 +884,8 @@ impl Picker {
         {
             self.partial_open.insert(block.piece);
         }
+        // Fewer copies in flight may allow a duplicate again.
+        self.critical_woken |= self.is_critical.get(block.piece);
     }
 
     /// Drops `block` from `peer`'s queue (the piece's side is the caller's).
@@ -822,10 +916,18 @@ impl Picker {
         for d in &critical {
             is_critical.set(d.piece);
         }
+        let critical = critical
+            .into_iter()
+            .map(|due| CriticalPiece {
+                due,
+                quiet_until: None,
+            })
+            .collect();
         let old = std::mem::replace(&mut self.critical, critical);
         self.is_critical = is_critical;
         let mut cancel = Vec::new();
-        for PieceDeadline { piece, .. } in old {
+        for CriticalPiece { due, .. } in old {
+            let piece = due.piece;
             if self.is_critical.get(piece) {
                 continue;
             }
@@ -862,32 +964,41 @@ impl Picker {
     }
 
     fn rebuild_fresh(&mut self) {
-        let fresh: Vec<u32> = (0..self.geometry.piece_count)
-            .filter(|&p| self.wanted.get(p) && !self.have.get(p) && !self.partial.contains_key(&p))
-            .collect();
-        self.fresh_by_rarity = fresh.iter().map(|&p| self.rarity_key(p)).collect();
-        self.fresh_by_index = fresh.into_iter().collect();
+        self.fresh = Bitfield::new(self.geometry.piece_count);
+        for piece in 0..self.geometry.piece_count {
+            if self.wanted.get(piece) && !self.have.get(piece) && !self.partial.contains_key(&piece)
+            {
+                self.fresh.set(piece);
+            }
+        }
+        self.sequential_from = 0;
+        self.rebuild_rarity();
+    }
+
+    fn rebuild_rarity(&mut self) {
+        self.fresh_by_rarity = self.fresh.iter_set().map(|p| self.rarity_key(p)).collect();
+        self.rarity_stale = false;
     }
 
     fn remove_fresh(&mut self, piece: u32) {
-        if self.fresh_by_index.remove(&piece) {
+        if !self.fresh.get(piece) {
+            return;
+        }
+        self.fresh.clear(piece);
+        if !self.rarity_stale {
             let key = self.rarity_key(piece);
             self.fresh_by_rarity.remove(&key);
         }
     }
 
     fn change_availability(&mut self, piece: u32, up: bool) {
-        let fresh = self.fresh_by_index.contains(&piece);
+        let fresh = !self.rarity_stale && self.fresh.get(piece);
         if fresh {
             let key = self.rarity_key(piece);
             self.fresh_by_rarity.remove(&key);
         }
         if let Some(count) = self.availability.get_mut(piece as usize) {
-            *count = if up {
-                count.saturating_add(1)
-            } else {
-                count.saturating_sub(1)
-            };
+            step(count, up);
         }
         if fresh {
             let key = self.rarity_key(piece);
@@ -899,6 +1010,16 @@ impl Picker {
         match pieces {
             PeerPieces::Seed if up => self.seeds += 1,
             PeerPieces::Seed => self.seeds = self.seeds.saturating_sub(1),
+            // Many pieces at once (a bitfield of a big torrent): count
+            // them all, then sort the fresh pieces once.
+            PeerPieces::Some(field) if field.count() > BULK_AVAILABILITY_CHANGE => {
+                for piece in field.iter_set() {
+                    if let Some(count) = self.availability.get_mut(piece as usize) {
+                        step(count, up);
+                    }
+                }
+                self.rarity_stale = true;
+            }
             PeerPieces::Some(field) => {
                 for piece in field.iter_set() {
                     self.change_availability(piece, up);
@@ -906,4 +1027,13 @@ impl Picker {
             }
         }
     }
+}
+
+/// One peer more or fewer.
+fn step(count: &mut u32, up: bool) {
+    *count = if up {
+        count.saturating_add(1)
+    } else {
+        count.saturating_sub(1)
+    };
 }
