@@ -32,6 +32,11 @@ const ENDGAME_MAX_COPIES: usize = 2;
 /// and rate estimates jitter by tens of milliseconds.
 const MIN_LATE_AFTER: Duration = Duration::from_millis(500);
 
+/// A copy of a block that will miss its deadline is requested from a
+/// quicker peer only if that saves at least this much: smaller gains are
+/// within the noise of rate estimates.
+const MIN_RESCUE_GAIN: Duration = Duration::from_millis(500);
+
 /// When the peer's rate is still unknown, its request is late after this.
 const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
 
@@ -91,6 +96,13 @@ pub struct DeadlineParams {
     /// Consumption rate, bytes/s, when the player has not measured one
     /// yet: 625,000 B/s (5 Mbit/s), a common HD bitrate.
     pub assumed_bytes_per_second: f64,
+}
+
+impl DeadlineParams {
+    /// `lateness_factor`, kept within 1–1000 whatever was configured.
+    fn lateness(&self) -> f64 {
+        self.lateness_factor.clamp(1.0, 1000.0).max(1.0)
+    }
 }
 
 impl Default for DeadlineParams {
@@ -581,7 +593,7 @@ impl Picker {
             .peers
             .get(&round.peer)
             .map_or(f64::INFINITY, |state| state.delivery_secs(BLOCK_SIZE));
-        let first = if own_secs <= best_other_secs * params.lateness_factor.max(1.0) {
+        let first = if own_secs <= best_other_secs * params.lateness() {
             0
         } else {
             let Some(arrival) = Duration::try_from_secs_f64(own_secs)
@@ -612,26 +624,37 @@ impl Picker {
                 if round.is_full() {
                     return;
                 }
+                let length = block_request(piece, piece_len, index).length;
                 match self.partial.get(&piece).and_then(|p| p.blocks.get(index)) {
                     None | Some(Block::Open) => {}
                     Some(Block::Received) => continue,
                     Some(Block::Requested(flights)) => {
-                        let duplicate_due = flights.len() < max_copies
-                            && flights.iter().all(|f| f.late_at <= round.now)
-                            && flights.iter().all(|f| f.peer != round.peer);
-                        if !duplicate_due {
+                        if flights.len() >= max_copies
+                            || flights.iter().any(|f| f.peer == round.peer)
+                        {
+                            continue;
+                        }
+                        // Late everywhere, or due to miss the deadline while
+                        // this peer would bring it clearly sooner.
+                        let late = flights.iter().all(|f| f.late_at <= round.now);
+                        let rescue = flights.iter().all(|f| f.expected_at > deadline)
+                            && self.arrival(round, length).is_some_and(|arrival| {
+                                flights
+                                    .iter()
+                                    .all(|f| arrival + MIN_RESCUE_GAIN < f.expected_at)
+                            });
+                        if !late && !rescue {
                             continue;
                         }
                     }
                 }
-                let length = block_request(piece, piece_len, index).length;
                 if !self.can_deliver_in_time(round, deadline, best_other_secs, length, params) {
                     // Later blocks would wait behind this one in its queue.
                     break;
                 }
                 self.request(round, piece, index);
             }
-            let quiet_until = self.quiet_until(piece, max_copies, round.now);
+            let quiet_until = self.quiet_until(piece, deadline, max_copies, round.now);
             if let Some(entry) = self.critical.get_mut(position) {
                 entry.quiet_until = quiet_until;
             }
@@ -640,8 +663,14 @@ impl Picker {
 
     /// Until when a critical piece offers nothing to any peer: no open
     /// block, and no block that may be duplicated before its earliest
-    /// copy turns late.
-    fn quiet_until(&self, piece: u32, max_copies: usize, now: Instant) -> Option<Instant> {
+    /// copy turns late (`None`: look every time).
+    fn quiet_until(
+        &self,
+        piece: u32,
+        deadline: Instant,
+        max_copies: usize,
+        now: Instant,
+    ) -> Option<Instant> {
         let partial = self.partial.get(&piece)?;
         if partial.open > 0 {
             return None;
@@ -651,6 +680,10 @@ impl Picker {
             if let Block::Requested(flights) = block
                 && flights.len() < max_copies
             {
+                if flights.iter().all(|f| f.expected_at > deadline) {
+                    // A quicker peer may rescue it at any pick.
+                    return None;
+                }
                 for flight in flights {
                     until = until.min(flight.late_at);
                 }
@@ -782,13 +815,21 @@ impl Picker {
             .peers
             .get(&round.peer)
             .map_or(f64::INFINITY, |state| state.delivery_secs(length));
-        let in_time = Duration::try_from_secs_f64(secs)
-            .ok()
-            .and_then(|wait| round.now.checked_add(wait))
+        let in_time = self
+            .arrival(round, length)
             .is_some_and(|arrival| arrival <= deadline);
         // Too late for everyone, or no other peer's rate known: a peer
         // about as quick as the best other one may still try.
-        in_time || secs <= best_other_secs * params.lateness_factor.max(1.0)
+        in_time || secs <= best_other_secs * params.lateness()
+    }
+
+    /// When a block of `length` bytes requested now from the round's peer
+    /// should arrive (`None`: its rate is unknown).
+    fn arrival(&self, round: &PickRound, length: u32) -> Option<Instant> {
+        let secs = self.peers.get(&round.peer)?.delivery_secs(length);
+        Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|wait| round.now.checked_add(wait))
     }
 
     /// The quickest estimated delivery of one block among the other active
@@ -828,8 +869,8 @@ impl Picker {
     fn request(&mut self, round: &mut PickRound, piece: u32, index: usize) {
         let block = block_request(piece, self.geometry.piece_len(piece), index);
         let lateness_factor = match self.policy {
-            Policy::Deadline(params) => params.lateness_factor,
-            Policy::Sequential | Policy::RarestFirst => DeadlineParams::default().lateness_factor,
+            Policy::Deadline(params) => params.lateness(),
+            Policy::Sequential | Policy::RarestFirst => DeadlineParams::default().lateness(),
         };
         let Some(state) = self.peers.get_mut(&round.peer) else {
             return;
@@ -838,17 +879,20 @@ impl Picker {
             return;
         }
         let secs = state.delivery_secs(block.length);
-        let late_after = if secs.is_finite() {
-            Duration::try_from_secs_f64(secs * lateness_factor.max(1.0))
-                .unwrap_or(UNKNOWN_RATE_LATE_AFTER)
-                .max(MIN_LATE_AFTER)
-        } else {
-            UNKNOWN_RATE_LATE_AFTER
+        let (expected_after, late_after) = match Duration::try_from_secs_f64(secs) {
+            Ok(expected) => (
+                expected,
+                Duration::try_from_secs_f64(secs * lateness_factor)
+                    .unwrap_or(deadline::FAR_FUTURE)
+                    .max(MIN_LATE_AFTER),
+            ),
+            Err(_) => (UNKNOWN_RATE_LATE_AFTER, UNKNOWN_RATE_LATE_AFTER),
         };
         state.queued_bytes += u64::from(block.length);
         let flight = InFlight {
             peer: round.peer,
-            late_at: round.now + late_after,
+            expected_at: round.now + expected_after.min(deadline::FAR_FUTURE),
+            late_at: round.now + late_after.min(deadline::FAR_FUTURE),
         };
         self.start_piece(piece);
         if let Some(partial) = self.partial.get_mut(&piece) {

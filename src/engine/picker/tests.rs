@@ -513,3 +513,28 @@ fn pieces_holding_only_pad_files_are_not_wanted() {
     picker.have_piece(2);
     assert!(picker.is_complete());
 }
+
+#[test]
+fn block_on_a_slow_peer_that_becomes_time_critical_is_rescued_by_a_fast_one() {
+    let info = info(PIECE, &[40 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
+    let all = Bitfield::full(40);
+    picker.peer_has(1, &all);
+    picker.peer_has(2, &field(40, &[5]));
+    let now = Instant::now();
+    // Before any demand, the slow peer (1 KB/s) starts piece 5.
+    let slow = picker.pick(2, &field(40, &[5]), 1e3, 2, now);
+    assert_eq!(slow, vec![block(5, 0), block(5, 1)]);
+    // Now the player needs piece 5 at once: not late yet, but the slow
+    // copies would arrive in 16 s and 32 s.
+    let soon = now + Duration::from_millis(10);
+    assert!(
+        picker
+            .set_demand(Some(demand_at(5 * u64::from(PIECE))), soon)
+            .is_empty()
+    );
+    let fast = picker.pick(1, &all, 1e6, 2, soon);
+    assert_eq!(fast, vec![block(5, 0), block(5, 1)]);
+    let arrived = picker.block_received(1, block(5, 0));
+    assert_eq!(arrived.cancel, vec![(2, block(5, 0))]);
+}
