@@ -319,9 +319,7 @@ impl Worker {
             M::DurationChanged(_) => self.report_progress(true),
             M::Element(_) => {
                 if let Ok(missing) = gst_pbutils::MissingPluginMessage::parse(message) {
-                    let description = missing.description().to_string();
-                    tracing::warn!(plugin = %description, "missing GStreamer plugin");
-                    self.missing_plugins.push(description);
+                    self.missing_plugin(&missing);
                 }
             }
             M::Eos(_) => self.end_of_stream(),
@@ -335,12 +333,34 @@ impl Worker {
                     debug = ?error.debug(),
                     "playback failed: {failure}"
                 );
-                self.set_pipeline_state(gst::State::Null);
-                self.apply(Input::Failed);
-                self.emit(PlayerEvent::Failed(failure));
+                self.fail(failure);
             }
             _ => {}
         }
+    }
+
+    /// Remembers a missing plugin for the error that usually follows. A
+    /// missing video decoder raises no error (playbin plays the audio alone
+    /// over a black picture), so for a video player it fails right here.
+    fn missing_plugin(&mut self, missing: &gst_pbutils::MissingPluginMessage) {
+        let description = missing.description().to_string();
+        tracing::warn!(plugin = %description, "missing GStreamer plugin");
+        self.missing_plugins.push(description);
+        // The installer detail names the need, e.g. "decoder-video/x-h265, ...".
+        if missing.installer_detail().contains("|decoder-video/") {
+            self.fail(PlaybackError::MissingPlugin(
+                self.missing_plugins.join(", "),
+            ));
+        }
+    }
+
+    fn fail(&mut self, failure: PlaybackError) {
+        if self.state == PlaybackState::Error {
+            return;
+        }
+        self.set_pipeline_state(gst::State::Null);
+        self.apply(Input::Failed);
+        self.emit(PlayerEvent::Failed(failure));
     }
 
     /// Pauses the pipeline while a network-like source refills its queue,

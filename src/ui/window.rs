@@ -126,6 +126,12 @@ impl PiecewiseWindow {
                 }
             };
         }
+        imp.elapsed_label
+            .set_label(&format_clock(gst::ClockTime::ZERO));
+        imp.duration_label
+            .set_label(&format_clock(gst::ClockTime::ZERO));
+        imp.seek_scale.set_value(0.0);
+        imp.seek_scale.set_sensitive(false);
         imp.stack.set_visible_child_name("video");
         tracing::info!(%uri, "opening");
         self.with_player(|player| player.open(uri));
