@@ -105,6 +105,7 @@ impl Engine {
             .map_err(|source| EngineError::Listen { addr, source })?;
         let (events_tx, events) = async_channel::bounded(EVENT_QUEUE_CAPACITY);
         let shared = Arc::new(SessionShared::new(
+            listen_addr.port(),
             config.download_dir,
             config.upload_rate_limit,
             config.download_rate_limit,

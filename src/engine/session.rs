@@ -20,6 +20,8 @@ use crate::engine::wire::Handshake;
 
 pub(crate) struct SessionShared {
     pub peer_id: [u8; 20],
+    /// Our listen port, announced to trackers.
+    pub listen_port: u16,
     pub download_dir: PathBuf,
     pub upload_limit: Arc<RateLimiter>,
     pub download_limit: Arc<RateLimiter>,
@@ -32,6 +34,7 @@ pub(crate) struct SessionShared {
 
 impl SessionShared {
     pub fn new(
+        listen_port: u16,
         download_dir: PathBuf,
         upload_limit: u64,
         download_limit: u64,
@@ -40,6 +43,7 @@ impl SessionShared {
     ) -> Self {
         Self {
             peer_id: new_peer_id(),
+            listen_port,
             download_dir,
             upload_limit: Arc::new(RateLimiter::new(upload_limit)),
             download_limit: Arc::new(RateLimiter::new(download_limit)),

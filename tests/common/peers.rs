@@ -90,6 +90,19 @@ impl Peer {
         }
     }
 
+    /// Reads the process's stdout until a line equals `expected`.
+    pub fn wait_for_line(&mut self, expected: &str) {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = self.stdout.read_line(&mut line).unwrap();
+            assert!(read > 0, "process exited before printing {expected:?}");
+            if line.trim() == expected {
+                return;
+            }
+        }
+    }
+
     /// Waits for the process to exit, up to `timeout`; panics after that.
     pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + timeout;

@@ -14,7 +14,8 @@ Options:
   --listen-ip IP       loopback address to listen on (default 127.0.0.1);
                        peers on distinct addresses can be told apart (bans)
 
-Prints `listening on IP:PORT` once the listen socket is up. DHT,
+Prints `listening on IP:PORT` once the listen socket is up, and
+`announced` after the first tracker reply. DHT,
 LSD, UPnP, NAT-PMP and uTP are off: only TCP on loopback.
 """
 import argparse
@@ -38,7 +39,8 @@ def session(listen_ip, upload_limit):
         # All test peers share 127.0.0.1.
         "allow_multiple_connections_per_ip": True,
         "alert_mask": lt.alert.category_t.status_notification
-        | lt.alert.category_t.error_notification,
+        | lt.alert.category_t.error_notification
+        | lt.alert.category_t.tracker_notification,
     }
     if upload_limit:
         settings["upload_rate_limit"] = int(upload_limit)
@@ -83,6 +85,7 @@ def main():
     start = time.time()
     cpu_start = os.times()
     last_connect = 0.0
+    announced = False
     while True:
         now = time.time()
         if peers and now - last_connect > 2:
@@ -103,7 +106,10 @@ def main():
             return 1
         ses.wait_for_alert(100)
         for alert in ses.pop_alerts():
-            if alert.category() & lt.alert.category_t.error_notification:
+            if isinstance(alert, lt.tracker_reply_alert) and not announced:
+                announced = True
+                print("announced", flush=True)
+            elif alert.category() & lt.alert.category_t.error_notification:
                 print(f"libtorrent: {alert.message()}", file=sys.stderr, flush=True)
 
 

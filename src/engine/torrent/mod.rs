@@ -25,6 +25,7 @@ use crate::engine::picker::{PeerKey, Picker, Policy};
 use crate::engine::rate_limit::SmoothedRate;
 use crate::engine::session::SessionShared;
 use crate::engine::storage::{Storage, StorageError};
+use crate::engine::tracker::{AnnounceTarget, Announcer, TrackerEvent, TransferStats};
 use crate::engine::wire::{BLOCK_SIZE, BlockRequest, Handshake};
 use choker::{
     ChokeCandidate, OPTIMISTIC_UNCHOKE_INTERVAL, RECHOKE_INTERVAL, REGULAR_UNCHOKE_SLOTS,
@@ -50,6 +51,10 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(5);
 
 /// Failed connection attempts after which an address is forgotten.
 const MAX_CONNECT_FAILURES: u32 = 5;
+
+/// Tracker events buffered for the torrent task; the announcer waits when
+/// it is full.
+const TRACKER_EVENT_QUEUE: usize = 16;
 
 /// Peer events buffered for the torrent task; a full queue makes peer
 /// sessions wait, which slows their sockets down instead of growing memory.
@@ -253,6 +258,13 @@ struct TorrentTask {
     peer_events: mpsc::Receiver<PeerEvent>,
     checked_tx: mpsc::UnboundedSender<PieceChecked>,
     checked: mpsc::UnboundedReceiver<PieceChecked>,
+    /// Announces while the torrent runs; `None` when paused or trackerless.
+    announcer: Option<Announcer>,
+    transfer: watch::Sender<TransferStats>,
+    tracker_events_tx: mpsc::Sender<TrackerEvent>,
+    tracker_events: mpsc::Receiver<TrackerEvent>,
+    /// Bytes of the pieces not yet verified, for trackers' `left`.
+    left: u64,
     optimistic: Option<PeerKey>,
     last_rechoke: Instant,
     last_optimistic: Instant,
@@ -283,6 +295,12 @@ impl TorrentTask {
         let piece_count = metainfo.info.piece_count();
         let (peer_events_tx, peer_events) = mpsc::channel(PEER_EVENT_QUEUE);
         let (checked_tx, checked) = mpsc::unbounded_channel();
+        let (tracker_events_tx, tracker_events) = mpsc::channel(TRACKER_EVENT_QUEUE);
+        let left = metainfo.info.total_length
+            - have
+                .iter_set()
+                .map(|piece| u64::from(metainfo.info.piece_len(piece)))
+                .sum::<u64>();
         let now = Instant::now();
         let state = if picker.is_complete() {
             TorrentState::Seeding
@@ -307,6 +325,14 @@ impl TorrentTask {
             peer_events,
             checked_tx,
             checked,
+            announcer: None,
+            transfer: watch::Sender::new(TransferStats {
+                left,
+                ..TransferStats::default()
+            }),
+            tracker_events_tx,
+            tracker_events,
+            left,
             optimistic: None,
             last_rechoke: now,
             last_optimistic: now,
@@ -331,6 +357,7 @@ impl TorrentTask {
         if self.state == TorrentState::Seeding {
             self.emit(TorrentEvent::Finished);
         }
+        self.start_announcer();
         self.publish_stats();
         let mut tick = tokio::time::interval(TICK);
         loop {
@@ -346,10 +373,54 @@ impl TorrentTask {
                 },
                 Some(event) = self.peer_events.recv() => self.on_peer_event(event),
                 Some(checked) = self.checked.recv() => self.on_piece_checked(checked),
+                Some(event) = self.tracker_events.recv() => self.on_tracker_event(event),
                 _ = tick.tick() => self.on_tick(),
             }
         }
         self.disconnect_all();
+        self.stop_announcer();
+    }
+
+    fn start_announcer(&mut self) {
+        if self.announcer.is_some() || self.metainfo.trackers.is_empty() {
+            return;
+        }
+        let target = AnnounceTarget {
+            info_hash: self.metainfo.info_hash,
+            peer_id: self.shared.peer_id,
+            port: self.shared.listen_port,
+            tiers: self.metainfo.trackers.clone(),
+            timeouts: Default::default(),
+        };
+        self.announcer = Some(Announcer::spawn(
+            target,
+            self.transfer.subscribe(),
+            self.tracker_events_tx.clone(),
+        ));
+    }
+
+    /// Stops announcing; the `stopped` announce goes out in the background.
+    fn stop_announcer(&mut self) {
+        if let Some(announcer) = self.announcer.take() {
+            tokio::spawn(announcer.stop());
+        }
+    }
+
+    fn on_tracker_event(&mut self, event: TrackerEvent) {
+        match event {
+            TrackerEvent::Peers(addrs) => {
+                for addr in addrs {
+                    self.add_candidate(addr);
+                }
+                self.connect_more();
+            }
+            TrackerEvent::Reply { url, peers, .. } => {
+                self.emit(TorrentEvent::TrackerReply { url, peers });
+            }
+            TrackerEvent::Error { url, message } => {
+                self.emit(TorrentEvent::TrackerError { url, message });
+            }
+        }
     }
 
     fn is_running(&self) -> bool {
@@ -383,6 +454,7 @@ impl TorrentTask {
             TorrentCommand::Pause => {
                 if self.is_running() {
                     self.disconnect_all();
+                    self.stop_announcer();
                     self.state = TorrentState::Paused;
                     self.publish_stats();
                 }
@@ -397,6 +469,7 @@ impl TorrentTask {
                     for candidate in self.candidates.values_mut() {
                         candidate.next_attempt = Instant::now();
                     }
+                    self.start_announcer();
                     self.connect_more();
                     self.publish_stats();
                 }
@@ -421,6 +494,7 @@ impl TorrentTask {
 
     async fn remove(mut self, delete_data: bool, done: oneshot::Sender<Result<(), StorageError>>) {
         self.disconnect_all();
+        self.stop_announcer();
         let result = if delete_data {
             let storage = self.storage;
             let dir = self.shared.download_dir.clone();
@@ -841,6 +915,9 @@ impl TorrentTask {
                     return;
                 }
                 self.picker.have_piece(piece);
+                self.left = self
+                    .left
+                    .saturating_sub(u64::from(self.metainfo.info.piece_len(piece)));
                 self.outputs.have.send_modify(|have| {
                     have.set(piece);
                 });
@@ -913,6 +990,7 @@ impl TorrentTask {
         let message = error.to_string();
         tracing::error!(torrent = %self.metainfo.info.name, %message, "storage failed");
         self.disconnect_all();
+        self.stop_announcer();
         self.state = TorrentState::Error(message.clone());
         self.emit(TorrentEvent::Error(message));
         self.publish_stats();
@@ -941,6 +1019,16 @@ impl TorrentTask {
         let (downloaded, uploaded) = self.transferred();
         self.download_rate.update(downloaded, elapsed);
         self.upload_rate.update(uploaded, elapsed);
+        self.transfer.send_if_modified(|transfer| {
+            let now = TransferStats {
+                uploaded,
+                downloaded,
+                left: self.left,
+            };
+            let changed = *transfer != now;
+            *transfer = now;
+            changed
+        });
         if now.duration_since(self.last_optimistic) >= OPTIMISTIC_UNCHOKE_INTERVAL {
             self.last_optimistic = now;
             self.optimistic = self
