@@ -2,6 +2,7 @@
 
 use crate::config::{GETTEXT_PACKAGE, LOCALEDIR};
 use gettextrs::LocaleCategory;
+use std::path::PathBuf;
 
 pub use gettextrs::gettext;
 
@@ -9,12 +10,24 @@ pub use gettextrs::gettext;
 /// it is logged, not returned.
 pub fn init() {
     gettextrs::setlocale(LocaleCategory::LcAll, "");
-    let bound = gettextrs::bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR)
+    let bound = gettextrs::bindtextdomain(GETTEXT_PACKAGE, locale_dir())
         .and_then(|_| gettextrs::bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8"))
         .and_then(|_| gettextrs::textdomain(GETTEXT_PACKAGE));
     if let Err(error) = bound {
         tracing::debug!(%error, "translations unavailable");
     }
+}
+
+/// `../share/locale` beside the executable when it exists, so that an
+/// install under any prefix (`make install PREFIX=…`, the Flatpak's `/app`)
+/// and the build tree (`make translations` writes `target/share/locale`)
+/// find their translations without a rebuild; `LOCALEDIR` otherwise.
+fn locale_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("share/locale")))
+        .filter(|dir| dir.is_dir())
+        .unwrap_or_else(|| PathBuf::from(LOCALEDIR))
 }
 
 /// Translates `format`, then replaces each `{}` in it, in order, with the
