@@ -158,6 +158,74 @@ async fn http_reply_larger_than_the_limit_is_refused() {
     );
 }
 
+/// An HTTP server where `/hop/N` redirects to `/hop/N-1` and `/hop/0`
+/// answers like a tracker.
+async fn serve_redirect_chain() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let request = String::from_utf8_lossy(&request);
+                let hop: u32 = request
+                    .split("/hop/")
+                    .nth(1)
+                    .and_then(|rest| rest.split(['?', ' ']).next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let reply = if hop == 0 {
+                    let body = "d8:intervali1800e5:peers6:\x7f\x00\x00\x01\x1a\x01e";
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    format!(
+                        "HTTP/1.1 302 Found\r\nLocation: /hop/{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        hop - 1
+                    )
+                };
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn redirects_beyond_the_limit_are_not_followed() {
+    use piecewise::engine::limits::MAX_TRACKER_REDIRECTS;
+    let base = serve_redirect_chain().await;
+    let at_limit = format!("{base}/hop/{MAX_TRACKER_REDIRECTS}");
+    let reply = announce(
+        &at_limit,
+        &request(b'a', 7001, AnnounceEvent::Started),
+        &quick(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.peers.len(), 1);
+    let over = format!("{base}/hop/{}", MAX_TRACKER_REDIRECTS + 1);
+    let result = announce(
+        &over,
+        &request(b'a', 7001, AnnounceEvent::Started),
+        &quick(),
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(TrackerError::Http(message)) if message.contains("too many redirects")),
+        "{result:?}"
+    );
+}
+
 async fn next_reply(events: &mut mpsc::Receiver<TrackerEvent>) -> Vec<TrackerEvent> {
     let mut seen = Vec::new();
     loop {

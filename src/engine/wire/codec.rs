@@ -58,6 +58,11 @@ pub const ID_EXTENDED: u8 = 20;
 /// Bytes of a `piece` message before its block: id, index, offset.
 const PIECE_HEADER_BYTES: u32 = 9;
 
+/// Extra buffer space reserved when a frame is incomplete, in bytes. Block
+/// payloads share their read buffer, so this also bounds how much memory a
+/// retained block can pin.
+const READ_AHEAD_BYTES: usize = 128 * 1024;
+
 /// Decodes and encodes [`Message`]s; stateless.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MessageCodec;
@@ -129,10 +134,11 @@ impl Decoder for MessageCodec {
                 return Ok(None);
             };
             let known = check_length(id, length)?;
-            // Safe to reserve now: the length passed its limit above.
+            // Safe to reserve now: the length passed its limit above. Room
+            // for a few more frames lets one read fetch several blocks.
             let frame_len = 4 + length as usize;
             if src.len() < frame_len {
-                src.reserve(frame_len - src.len());
+                src.reserve(frame_len - src.len() + READ_AHEAD_BYTES);
                 return Ok(None);
             }
             if !known {
