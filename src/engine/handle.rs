@@ -19,6 +19,7 @@ use crate::engine::metainfo::{InfoHash, Metainfo, MetainfoError};
 use crate::engine::picker::Policy;
 use crate::engine::session::{self, SessionShared};
 use crate::engine::storage::StorageError;
+use crate::engine::stream::{FileStream, StreamError};
 use crate::engine::torrent::{self, TorrentCommand, TorrentOutputs};
 
 /// How the engine runs.
@@ -264,6 +265,25 @@ impl TorrentHandle {
     /// `wait_for(|have| have.get(n))`.
     pub fn verified_pieces(&self) -> watch::Receiver<Bitfield> {
         self.have.clone()
+    }
+
+    /// Opens file `file` (index in `metainfo().info.files`) as a
+    /// random-access byte stream. The file becomes wanted; its head and
+    /// tail are fetched first, then what its readers need next.
+    pub fn open_stream(&self, file: usize) -> Result<FileStream, StreamError> {
+        FileStream::open(
+            &self.metainfo.info,
+            file,
+            self.shared.download_dir.clone(),
+            self.have.clone(),
+            self.commands.clone(),
+        )
+    }
+
+    /// Chooses the files to download, one flag per file of the torrent
+    /// (`false`: not downloaded unless streamed).
+    pub fn set_wanted_files(&self, wanted: Vec<bool>) -> Result<(), EngineError> {
+        self.send(TorrentCommand::SetWantedFiles(wanted))
     }
 
     /// The state of every piece.

@@ -369,12 +369,15 @@ impl Picker {
 
     /// Chooses the file being streamed: its head and tail are fetched
     /// before anything else. Returns requests to cancel (the previous
-    /// file's head and tail).
+    /// file's head and tail). Choosing the same file again changes nothing.
     pub fn set_stream_file(
         &mut self,
         file: Option<usize>,
         now: Instant,
     ) -> Vec<(PeerKey, BlockRequest)> {
+        if self.stream_file.map(|(index, _)| index) == file {
+            return Vec::new();
+        }
         self.stream_file = file.map(|index| (index, now));
         self.refresh_critical()
     }

@@ -25,6 +25,7 @@ use crate::engine::picker::{PeerKey, Picker, Policy};
 use crate::engine::rate_limit::SmoothedRate;
 use crate::engine::session::SessionShared;
 use crate::engine::storage::{Storage, StorageError};
+use crate::engine::stream::{StreamDemands, StreamUpdate};
 use crate::engine::tracker::{AnnounceTarget, Announcer, TrackerEvent, TransferStats};
 use crate::engine::wire::{BLOCK_SIZE, BlockRequest, Handshake};
 use choker::{
@@ -76,6 +77,10 @@ pub(crate) enum TorrentCommand {
         done: oneshot::Sender<Result<(), StorageError>>,
     },
     PieceStates(oneshot::Sender<Vec<PieceState>>),
+    /// A stream opened, moved its read heads or closed.
+    Stream(StreamUpdate),
+    /// Files to download (`false`: skipped unless streamed).
+    SetWantedFiles(Vec<bool>),
 }
 
 /// The watch channels a torrent task publishes through.
@@ -245,6 +250,9 @@ struct TorrentTask {
     shared: Arc<SessionShared>,
     storage: Arc<Storage>,
     picker: Picker,
+    /// The files the user wants; streamed files are wanted too.
+    wanted_files: Vec<bool>,
+    streams: StreamDemands,
     have: Bitfield,
     outputs: TorrentOutputs,
     state: TorrentState,
@@ -293,6 +301,7 @@ impl TorrentTask {
         }
         outputs.have.send_replace(have.clone());
         let piece_count = metainfo.info.piece_count();
+        let file_count = metainfo.info.files.len();
         let (peer_events_tx, peer_events) = mpsc::channel(PEER_EVENT_QUEUE);
         let (checked_tx, checked) = mpsc::unbounded_channel();
         let (tracker_events_tx, tracker_events) = mpsc::channel(TRACKER_EVENT_QUEUE);
@@ -312,6 +321,8 @@ impl TorrentTask {
             shared,
             storage,
             picker,
+            wanted_files: vec![true; file_count],
+            streams: StreamDemands::default(),
             have,
             outputs,
             state,
@@ -488,7 +499,60 @@ impl TorrentTask {
                     .collect();
                 let _ = reply.send(states);
             }
+            TorrentCommand::Stream(update) => self.on_stream(update),
+            TorrentCommand::SetWantedFiles(wanted) => {
+                self.wanted_files = wanted;
+                self.apply_wanted_files();
+            }
             TorrentCommand::Remove { .. } => {}
+        }
+    }
+
+    /// Feeds the streams' demand to the picker: cancels what no longer
+    /// matters (a seek) and asks every peer for the new window at once.
+    fn on_stream(&mut self, update: StreamUpdate) {
+        let opened = matches!(update, StreamUpdate::Opened { .. });
+        self.streams.update(update);
+        if opened {
+            self.apply_wanted_files();
+        }
+        let now = Instant::now();
+        let mut cancel = self.picker.set_stream_file(self.streams.stream_file(), now);
+        cancel.extend(self.picker.set_demand(self.streams.demand(), now));
+        for (key, request) in cancel {
+            if let Some(peer) = self.peers.get_mut(&key)
+                && peer.requests.remove(&request)
+            {
+                peer.send(PeerCommand::Cancel(request));
+            }
+        }
+        let keys: Vec<_> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.request_blocks(key);
+        }
+    }
+
+    /// Tells the picker which files to fetch: the user's choice plus every
+    /// streamed file. Finishes, or resumes downloading, accordingly.
+    fn apply_wanted_files(&mut self) {
+        let mut wanted = self.wanted_files.clone();
+        for file in self.streams.files() {
+            if let Some(flag) = wanted.get_mut(file) {
+                *flag = true;
+            }
+        }
+        self.picker.set_wanted_files(&wanted);
+        match self.state {
+            TorrentState::Downloading if self.picker.is_complete() => self.finished(),
+            TorrentState::Seeding if !self.picker.is_complete() => {
+                self.state = TorrentState::Downloading;
+                let keys: Vec<_> = self.peers.keys().copied().collect();
+                for key in keys {
+                    self.update_interest(key);
+                }
+                self.publish_stats();
+            }
+            _ => {}
         }
     }
 

@@ -1,0 +1,116 @@
+//! The stream API against a real libtorrent seeder on 127.0.0.1: reads
+//! return the file's verified bytes wherever they land, other files are not
+//! fetched, and a dropped read leaves the stream usable.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::peers::{create_torrent, libtorrent, write_data, write_multi_file_data};
+use piecewise::engine::events::TorrentState;
+use piecewise::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
+use piecewise::engine::stream::FileStream;
+
+const PIECE: u32 = 32 * 1024;
+
+async fn leecher(dir: &Path, torrent: &Path) -> (Engine, TorrentHandle) {
+    let mut config = EngineConfig::new(dir.join("download"));
+    config.listen_ip = [127, 0, 0, 1].into();
+    let engine = Engine::start(config).await.unwrap();
+    let handle = engine
+        .add_torrent(TorrentSource::File(torrent.to_path_buf()))
+        .await
+        .unwrap();
+    (engine, handle)
+}
+
+async fn read(stream: &FileStream, offset: u64, len: usize) -> Vec<u8> {
+    tokio::time::timeout(Duration::from_secs(30), stream.read_at(offset, len))
+        .await
+        .expect("read did not complete")
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_reads_verified_bytes_of_its_file_and_other_files_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
+    let torrent = dir.path().join("multi.torrent");
+    create_torrent(&data, &torrent, PIECE, &[]);
+    let seeder = libtorrent(
+        "seed",
+        &torrent,
+        &dir.path().join("seed"),
+        &["--upload-limit".into(), "2000000".into()],
+    );
+    let (_engine, handle) = leecher(dir.path(), &torrent).await;
+    let info = handle.metainfo().info.clone();
+    let file = info
+        .files
+        .iter()
+        .position(|f| f.path.ends_with("sub/b.bin"))
+        .unwrap();
+    handle
+        .set_wanted_files(vec![false; info.files.len()])
+        .unwrap();
+    let stream = handle.open_stream(file).unwrap();
+    handle.add_peers(vec![seeder.addr]).unwrap();
+
+    let expected = std::fs::read(data.join("sub/b.bin")).unwrap();
+    assert_eq!(stream.len(), expected.len() as u64);
+    // As a demuxer would: the end (an index), the start, then the middle;
+    // a read past the end is short.
+    let end = expected.len();
+    for (offset, len) in [(end - 5000, 8192), (0, 65536), (300_000, 100_000)] {
+        let bytes = read(&stream, offset as u64, len).await;
+        let stop = (offset + len).min(end);
+        assert_eq!(bytes, &expected[offset..stop], "read at {offset}");
+        assert!(stream.is_available(offset as u64, len));
+    }
+
+    // The streamed file completes the torrent's wanted set ...
+    let mut stats = handle.stats_watch();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        stats.wait_for(|s| s.state == TorrentState::Seeding),
+    )
+    .await
+    .expect("the streamed file did not complete")
+    .unwrap();
+    // ... and no piece lying wholly in another file was fetched.
+    let b = &info.files[file];
+    let have = handle.verified_pieces().borrow().clone();
+    for piece in 0..info.piece_count() {
+        let start = u64::from(piece) * u64::from(PIECE);
+        let stop = start + u64::from(info.piece_len(piece));
+        let overlaps = start < b.offset + b.length && b.offset < stop;
+        assert_eq!(have.get(piece), overlaps, "piece {piece}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_read_is_cancelled_and_the_stream_reads_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seed/video.bin");
+    write_data(&path, 1_000_000, 7);
+    let torrent = dir.path().join("video.torrent");
+    create_torrent(&path, &torrent, PIECE, &[]);
+    let seeder = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
+    let (_engine, handle) = leecher(dir.path(), &torrent).await;
+    let stream = handle.open_stream(0).unwrap();
+
+    // No peer yet: the read waits, and giving up on it drops it.
+    let early = tokio::time::timeout(Duration::from_millis(200), stream.read_at(900_000, 1000));
+    assert!(early.await.is_err());
+    assert!(!stream.is_available(900_000, 1000));
+
+    handle.add_peers(vec![seeder.addr]).unwrap();
+    let expected = std::fs::read(&path).unwrap();
+    assert_eq!(
+        read(&stream, 900_000, 1000).await,
+        &expected[900_000..901_000]
+    );
+    assert_eq!(read(&stream, 0, 4096).await, &expected[..4096]);
+}
