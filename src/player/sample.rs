@@ -59,12 +59,6 @@ pub enum SampleError {
 }
 
 impl SampleVideo {
-    pub fn duration(&self) -> gst::ClockTime {
-        gst::ClockTime::from_nseconds(
-            u64::from(self.frames) * gst::ClockTime::SECOND.nseconds() / u64::from(self.fps.max(1)),
-        )
-    }
-
     /// Encodes the video into `path`, through a temporary file beside it so
     /// an interrupted run never leaves a truncated video behind.
     pub fn write(&self, path: &Path) -> Result<(), SampleError> {
@@ -75,7 +69,10 @@ impl SampleVideo {
         let pipeline = gst::parse::launch(&self.pipeline_description()?)?;
         let result = self.encode(&pipeline, &partial);
         let _ = pipeline.set_state(gst::State::Null);
-        result?;
+        if let Err(error) = result {
+            let _ = std::fs::remove_file(&partial);
+            return Err(error);
+        }
         std::fs::rename(&partial, path).map_err(|source| SampleError::Io {
             path: path.to_owned(),
             source,
