@@ -1,4 +1,4 @@
-//! The `Player`: a playbin3 pipeline driven by one worker thread.
+//! The `Player`: a playbin pipeline driven by one worker thread.
 
 use super::error::PlaybackError;
 use super::state::{Input, Intent, PlaybackState};
@@ -82,8 +82,8 @@ impl Player {
     /// Builds the pipeline:
     ///
     /// ```text
-    ///                 ┌──────────────────── playbin3 ─────────────────────┐
-    ///   uri ────────► │ urisourcebin ─► typefind ─► demux ─► decoders ─┬──┼─► sinks.video
+    ///                 ┌───────────────────── playbin ─────────────────────┐
+    ///   uri ────────► │ source ─► typefind ─► demux ─► decoders ───────┬──┼─► sinks.video
     ///                 │                                                └──┼─► sinks.audio
     ///                 └──────────────┬────────────────────────────────────┘
     ///                        bus (sync handler, any thread)
@@ -95,9 +95,12 @@ impl Player {
     pub fn new(
         sinks: PlayerSinks,
     ) -> Result<(Self, async_channel::Receiver<PlayerEvent>), PlayerSetupError> {
-        let playbin = gst::ElementFactory::make("playbin3")
+        // Not playbin3: on GStreamer 1.22 it sometimes never prerolled (no
+        // error, no state change) with tests in parallel on a loaded
+        // machine, in 2 of 10 runs of tests/playback.rs; playbin in 0 of 10.
+        let playbin = gst::ElementFactory::make("playbin")
             .build()
-            .map_err(|_| PlayerSetupError::MissingElement("playbin3"))?;
+            .map_err(|_| PlayerSetupError::MissingElement("playbin"))?;
         playbin.set_property("video-sink", &sinks.video);
         if let Some(audio) = &sinks.audio {
             playbin.set_property("audio-sink", audio);
