@@ -40,8 +40,9 @@ const MIN_RESCUE_GAIN: Duration = Duration::from_millis(500);
 /// When the peer's rate is still unknown, its request is late after this.
 const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
 
-/// A peer counts as a candidate for time-critical blocks only if it asked
-/// for work this recently: a choked or stalled peer stops calling `pick`.
+/// A peer with nothing in flight counts as a candidate for time-critical
+/// blocks only if it asked for work this recently: a choked peer loses its
+/// requests and stops calling `pick`.
 const ACTIVE_PEER_WINDOW: Duration = Duration::from_secs(2);
 
 /// Above this many pieces in one bitfield, availability is recounted in
@@ -836,15 +837,17 @@ impl Picker {
     }
 
     /// The quickest estimated delivery of one block among the other active
-    /// peers (infinite when there is none with a known rate).
+    /// peers: with requests in flight (a full pipeline does not ask for
+    /// more) or asking lately. Infinite when none has a known rate.
     fn best_other_delivery_secs(&self, round: &PickRound) -> f64 {
         self.peers
             .iter()
             .filter(|&(&key, state)| {
                 key != round.peer
-                    && state.last_pick.is_some_and(|at| {
-                        round.now.saturating_duration_since(at) <= ACTIVE_PEER_WINDOW
-                    })
+                    && (!state.in_flight.is_empty()
+                        || state.last_pick.is_some_and(|at| {
+                            round.now.saturating_duration_since(at) <= ACTIVE_PEER_WINDOW
+                        }))
             })
             .map(|(_, state)| state)
             .map(|state| state.delivery_secs(BLOCK_SIZE))
