@@ -44,7 +44,8 @@ struct StorageFile {
     /// Bytes the file held before we opened it: only pieces fully inside
     /// such data can already be valid, so a fresh download hashes nothing.
     existing_len: u64,
-    file: File,
+    /// `None` for a BEP 47 pad file: zeros that are never stored.
+    file: Option<File>,
 }
 
 /// The files of one torrent, opened for reading and writing.
@@ -60,6 +61,16 @@ impl Storage {
     pub fn open(download_dir: &Path, info: &Info) -> Result<Self, StorageError> {
         let mut files = Vec::with_capacity(info.files.len());
         for entry in &info.files {
+            if entry.pad {
+                files.push(StorageFile {
+                    path: download_dir.join(&entry.path),
+                    offset: entry.offset,
+                    length: entry.length,
+                    existing_len: entry.length,
+                    file: None,
+                });
+                continue;
+            }
             // Metainfo already sanitized the path; check again because a
             // mistake here would write anywhere on the user's disk.
             if entry.path.as_os_str().is_empty()
@@ -110,7 +121,7 @@ impl Storage {
                 offset: entry.offset,
                 length: entry.length,
                 existing_len: existing_len.min(entry.length),
-                file,
+                file: Some(file),
             });
         }
         Ok(Self {
@@ -172,7 +183,11 @@ impl Storage {
     /// Reads torrent bytes `[offset, offset + buf.len())`.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         self.for_each_span(offset, buf.len() as u64, |file, at, range| {
-            file.file
+            let Some(handle) = &file.file else {
+                buf[range].fill(0);
+                return Ok(());
+            };
+            handle
                 .read_exact_at(&mut buf[range], at)
                 .map_err(|source| StorageError::Io {
                     action: "read",
@@ -218,7 +233,10 @@ impl Storage {
             });
         }
         self.for_each_span(start, len, |file, at, range| {
-            file.file
+            let Some(handle) = &file.file else {
+                return Ok(());
+            };
+            handle
                 .write_all_at(&data[range], at)
                 .map_err(|source| StorageError::Io {
                     action: "write",
@@ -262,7 +280,7 @@ impl Storage {
     /// Deletes the torrent's files (remove with "delete data"), then the
     /// folders that became empty.
     pub fn delete_files(&self, download_dir: &Path) -> Result<(), StorageError> {
-        for file in &self.files {
+        for file in self.files.iter().filter(|f| f.file.is_some()) {
             match std::fs::remove_file(&file.path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -283,5 +301,153 @@ impl Storage {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::metainfo::FileEntry;
+
+    /// An info for `files` (path, content) in pieces of `piece_length`.
+    fn info_for(files: &[(&str, &[u8])], piece_length: u32) -> Info {
+        let mut entries = Vec::new();
+        let mut all = Vec::new();
+        for (path, content) in files {
+            entries.push(FileEntry {
+                path: PathBuf::from(path),
+                length: content.len() as u64,
+                offset: all.len() as u64,
+                pad: false,
+            });
+            all.extend_from_slice(content);
+        }
+        Info {
+            name: "t".into(),
+            piece_length,
+            piece_hashes: all
+                .chunks(piece_length as usize)
+                .map(|piece| Sha1::digest(piece).into())
+                .collect(),
+            files: entries,
+            total_length: all.len() as u64,
+            private: false,
+        }
+    }
+
+    fn torrent_bytes(files: &[(&str, &[u8])]) -> Vec<u8> {
+        files.iter().flat_map(|(_, c)| c.iter().copied()).collect()
+    }
+
+    const FILES: &[(&str, &[u8])] = &[
+        ("t/a", b"0123456789"),
+        ("t/empty", b""),
+        ("t/sub/b", b"abcdefghijklmnopqrstuvwxyz"),
+        ("t/c", b"XYZ"),
+    ];
+
+    #[test]
+    fn pieces_spanning_files_are_written_into_each_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = info_for(FILES, 16);
+        let storage = Storage::open(dir.path(), &info).unwrap();
+        let all = torrent_bytes(FILES);
+        for (piece, data) in all.chunks(16).enumerate() {
+            assert!(storage.piece_matches(piece as u32, data));
+            storage.write_piece(piece as u32, data).unwrap();
+        }
+        for (path, content) in FILES {
+            assert_eq!(std::fs::read(dir.path().join(path)).unwrap(), *content);
+        }
+        assert_eq!(storage.read_block(1, 4, 8).unwrap(), &all[20..28]);
+        let mut tail = [0u8; 5];
+        storage.read_at(34, &mut tail).unwrap();
+        assert_eq!(&tail, b"yzXYZ");
+        assert!(
+            storage.read_block(2, 0, 8).is_err(),
+            "beyond the last piece's end"
+        );
+    }
+
+    #[test]
+    fn resume_keeps_valid_pieces_and_drops_corrupt_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = info_for(FILES, 16);
+        let all = torrent_bytes(FILES);
+        {
+            let storage = Storage::open(dir.path(), &info).unwrap();
+            assert_eq!(storage.verify_existing().unwrap().count(), 0);
+            storage.write_piece(0, &all[..16]).unwrap();
+            storage.write_piece(2, &all[32..]).unwrap();
+        }
+        let storage = Storage::open(dir.path(), &info).unwrap();
+        let have = storage.verify_existing().unwrap();
+        assert_eq!(have.iter_set().collect::<Vec<_>>(), vec![0, 2]);
+
+        // One flipped byte in file b loses piece 2 only.
+        let b = dir.path().join("t/sub/b");
+        let mut content = std::fs::read(&b).unwrap();
+        content[25] ^= 1;
+        std::fs::write(&b, content).unwrap();
+        let storage = Storage::open(dir.path(), &info).unwrap();
+        assert_eq!(
+            storage
+                .verify_existing()
+                .unwrap()
+                .iter_set()
+                .collect::<Vec<_>>(),
+            vec![0]
+        );
+    }
+
+    #[test]
+    fn paths_leaving_the_download_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["../evil", "/etc/evil", "t/../../evil"] {
+            let info = info_for(&[(bad, b"x")], 16);
+            assert!(matches!(
+                Storage::open(dir.path(), &info),
+                Err(StorageError::OutsideDownloadDir(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn disk_errors_name_the_path_and_the_action() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the torrent needs a folder: even root cannot write.
+        std::fs::write(dir.path().join("t"), b"in the way").unwrap();
+        let info = info_for(FILES, 16);
+        let error = Storage::open(dir.path(), &info).err().unwrap().to_string();
+        assert!(error.starts_with("cannot create folder"), "{error}");
+        assert!(
+            error.contains(&dir.path().join("t").display().to_string()),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn pad_files_are_never_created_and_read_as_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: &[(&str, &[u8])] = &[
+            ("t/a", b"0123456789"),
+            ("t/.pad/6", &[0; 6]),
+            ("t/b", b"bbbb"),
+        ];
+        let mut info = info_for(files, 16);
+        info.files[1].pad = true;
+        let storage = Storage::open(dir.path(), &info).unwrap();
+        let all = torrent_bytes(files);
+        storage.write_piece(0, &all[..16]).unwrap();
+        storage.write_piece(1, &all[16..]).unwrap();
+        assert!(!dir.path().join("t/.pad/6").exists());
+        assert_eq!(storage.read_block(0, 8, 8).unwrap(), b"89\0\0\0\0\0\0");
+        assert_eq!(
+            storage.verify_existing().unwrap().count(),
+            0,
+            "fresh files are not hashed"
+        );
+        let storage = Storage::open(dir.path(), &info).unwrap();
+        assert_eq!(storage.verify_existing().unwrap().count(), 2);
     }
 }

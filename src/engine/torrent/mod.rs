@@ -583,7 +583,6 @@ impl TorrentTask {
             self.gone_downloaded += peer.counters.downloaded.total();
             self.gone_uploaded += peer.counters.uploaded.total();
         }
-        self.pieces.clear();
         self.optimistic = None;
     }
 
@@ -944,15 +943,13 @@ impl TorrentTask {
 
     /// Hashes a complete piece off the runtime and writes it if it matches.
     fn check_piece(&mut self, piece: u32) {
-        let Some(buffer) = self.pieces.remove(&piece) else {
-            return;
-        };
-        if !buffer.is_complete() {
+        let buffer = self.pieces.remove(&piece);
+        let Some(buffer) = buffer.filter(PieceBuffer::is_complete) else {
             // The picker and our buffer disagree; fetch the piece again
             // rather than hash a hole, and blame nobody.
             self.picker.piece_failed(piece);
             return;
-        }
+        };
         let storage = self.storage.clone();
         let done = self.checked_tx.clone();
         let contributors = buffer.contributors;
