@@ -3,13 +3,13 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 
 use super::{PeerCommand, PeerEvent, PeerEventKind};
@@ -554,5 +554,107 @@ async fn read_messages<R: AsyncRead + Unpin>(
         if messages.send(Ok(message)).await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use sha1::{Digest, Sha1};
+    use tokio::io::AsyncReadExt;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::engine::metainfo::{FileEntry, Info, InfoHash};
+
+    fn params(dir: &std::path::Path) -> (PeerParams, mpsc::Receiver<PeerEvent>) {
+        let info = Info {
+            name: "t".into(),
+            piece_length: 16 * 1024,
+            piece_hashes: vec![Sha1::digest([7u8; 100]).into()],
+            files: vec![FileEntry {
+                path: PathBuf::from("t"),
+                length: 100,
+                offset: 0,
+                pad: false,
+            }],
+            total_length: 100,
+            private: false,
+        };
+        let storage = Storage::open(dir, &info).unwrap();
+        let metainfo = Metainfo {
+            info_hash: InfoHash([1; 20]),
+            info,
+            info_bytes: Bytes::new(),
+            trackers: Vec::new(),
+            web_seeds: Vec::new(),
+            comment: None,
+            created_by: None,
+        };
+        let (events, events_rx) = mpsc::channel(16);
+        let (_, have) = watch::channel(Bitfield::new(1));
+        let params = PeerParams {
+            key: 1,
+            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            metainfo: Arc::new(metainfo),
+            our_peer_id: [2; 20],
+            have,
+            storage: Arc::new(storage),
+            upload_limit: Arc::new(RateLimiter::new(0)),
+            download_limit: Arc::new(RateLimiter::new(0)),
+            counters: Arc::default(),
+            events,
+            permit: Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap(),
+        };
+        (params, events_rx)
+    }
+
+    /// On a paused clock: an idle session sends keep-alives every
+    /// `KEEPALIVE_INTERVAL` and drops a peer silent for
+    /// `PEER_SILENCE_TIMEOUT`.
+    #[tokio::test(start_paused = true)]
+    async fn idle_session_keeps_alive_and_drops_a_silent_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (params, _events) = params(dir.path());
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        let (reader, writer) = tokio::io::split(ours);
+        let handshake = Handshake {
+            reserved: Reserved::default(),
+            info_hash: params.metainfo.info_hash,
+            peer_id: [3; 20],
+        };
+        let (_commands_tx, commands) = mpsc::unbounded_channel();
+        let start = tokio::time::Instant::now();
+        let silent_peer = tokio::spawn(async move {
+            // Read what the session sends, note when keep-alives came.
+            let mut keepalives = Vec::new();
+            let mut frame = [0u8; 4];
+            while theirs.read_exact(&mut frame).await.is_ok() {
+                let length = u32::from_be_bytes(frame) as usize;
+                if length == 0 {
+                    keepalives.push(start.elapsed());
+                } else {
+                    let mut payload = vec![0; length];
+                    theirs.read_exact(&mut payload).await.unwrap();
+                }
+            }
+            keepalives
+        });
+        let end = Session::run(reader, writer, &handshake, &params, commands).await;
+        assert!(matches!(end, Err(SessionEnd::Silent)), "{end:?}");
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= PEER_SILENCE_TIMEOUT
+                && elapsed < PEER_SILENCE_TIMEOUT + Duration::from_secs(1)
+        );
+        drop(params);
+        let keepalives = silent_peer.await.unwrap();
+        assert!(!keepalives.is_empty(), "no keep-alive in {elapsed:?}");
+        assert!(keepalives[0] >= KEEPALIVE_INTERVAL, "{keepalives:?}");
+        assert!(
+            keepalives[0] < KEEPALIVE_INTERVAL + KEEPALIVE_INTERVAL / 3 + Duration::from_secs(1)
+        );
     }
 }
