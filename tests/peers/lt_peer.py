@@ -48,7 +48,6 @@ def session(listen_ip, upload_limit):
     deadline = time.time() + 10
     while ses.listen_port() == 0 and time.time() < deadline:
         time.sleep(0.05)
-    print(f"listening on {listen_ip}:{ses.listen_port()}", flush=True)
     return ses
 
 
@@ -80,6 +79,13 @@ def main():
     if args.trust_data:
         params.flags |= lt.torrent_flags.seed_mode
     handle = ses.add_torrent(params)
+    # Say where we listen only once the torrent is served: a peer that
+    # connects while its files are still being checked is turned away and
+    # waits out its reconnect delay.
+    deadline = time.time() + 10
+    while args.role == "seed" and not handle.status().is_seeding and time.time() < deadline:
+        time.sleep(0.02)
+    print(f"listening on {args.listen_ip}:{ses.listen_port()}", flush=True)
     peers = [parse_peer(p) for p in args.peer]
 
     start = time.time()
