@@ -299,4 +299,22 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn random_text_never_panics_the_magnet_parser() {
+        use rand::{Rng, SeedableRng};
+        let original = format!(
+            "magnet:?xt=urn:btih:{HEX}&dn=a%20b&tr=udp%3A%2F%2F127.0.0.1%3A1&x.pe=[::1]:2&ws=http://x/"
+        );
+        let alphabet = b"%:/?&=+[]0123456789abcdefXYZ\xc3\xa9";
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        for _ in 0..10_000 {
+            let mut bytes = original.clone().into_bytes();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..bytes.len());
+                bytes[at] = alphabet[rng.gen_range(0..alphabet.len())];
+            }
+            let _ = Magnet::parse(&String::from_utf8_lossy(&bytes));
+        }
+    }
 }

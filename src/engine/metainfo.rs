@@ -1036,4 +1036,23 @@ mod tests {
             Ok("f\u{fffd}e".to_owned())
         );
     }
+
+    #[test]
+    fn randomly_corrupted_torrents_are_refused_or_parsed_but_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let original = torrent(multi_info(
+            vec![file(40_000, &["video", "a.mp4"]), file(20_000, &["b.srt"])],
+            4,
+        ));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..20_000 {
+            let mut bytes = original.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..bytes.len());
+                bytes[at] = rng.r#gen();
+            }
+            bytes.truncate(rng.gen_range(bytes.len() / 2..=bytes.len()));
+            let _ = Metainfo::from_bytes(&bytes);
+        }
+    }
 }

@@ -309,4 +309,17 @@ mod tests {
             assert!(!is_local(&Url::parse(public).unwrap()), "{public}");
         }
     }
+
+    #[test]
+    fn randomly_corrupted_replies_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let original = b"d8:completei5e10:incompletei7e8:intervali1800e5:peers12:\x7f\x00\x00\x01\x1a\xe1\x0a\x00\x00\x02\x00\x506:peers618:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x1f\x90e";
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        for _ in 0..10_000 {
+            let mut bytes = original.to_vec();
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] = rng.r#gen();
+            let _ = parse_reply(&bytes);
+        }
+    }
 }

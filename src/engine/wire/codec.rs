@@ -505,4 +505,22 @@ mod tests {
             Err(WireError::MessageTooLarge { .. })
         ));
     }
+
+    #[test]
+    fn random_byte_streams_decode_or_fail_but_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..5_000 {
+            let mut bytes = BytesMut::new();
+            for _ in 0..rng.gen_range(1..8) {
+                // Small lengths and known ids, so frames often complete.
+                let length = rng.gen_range(0..40u32);
+                bytes.put_u32(length);
+                bytes.put_u8(rng.gen_range(0..25));
+                bytes.extend((0..length.saturating_sub(1)).map(|_| rng.r#gen::<u8>()));
+            }
+            let mut codec = MessageCodec;
+            while let Ok(Some(_)) = codec.decode(&mut bytes) {}
+        }
+    }
 }

@@ -239,4 +239,17 @@ mod tests {
             Err(WireError::InvalidExtensionHandshake(reason)) if reason.contains("limit")
         ));
     }
+
+    #[test]
+    fn randomly_corrupted_handshakes_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let original = full().encode();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..10_000 {
+            let mut bytes = original.to_vec();
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] = rng.r#gen();
+            let _ = ExtensionHandshake::decode(&bytes);
+        }
+    }
 }

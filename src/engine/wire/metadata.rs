@@ -323,4 +323,19 @@ mod tests {
         let other_size = MetadataMessage::data_from(&info_bytes(30_000), 0).unwrap();
         assert!(assembly.insert(&other_size).is_err());
     }
+
+    #[test]
+    fn randomly_corrupted_metadata_messages_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let original = MetadataMessage::data_from(&info_bytes(20_000), 1)
+            .unwrap()
+            .encode();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for _ in 0..10_000 {
+            let mut bytes = original.to_vec();
+            let at = rng.gen_range(0..60.min(bytes.len()));
+            bytes[at] = rng.r#gen();
+            let _ = MetadataMessage::decode(&bytes.into());
+        }
+    }
 }

@@ -237,4 +237,24 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn randomly_corrupted_pex_messages_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let original = PexMessage {
+            added: vec![
+                (v4(1), PexFlags(1)),
+                ("[::1]:2".parse().unwrap(), PexFlags(2)),
+            ],
+            dropped: vec![v4(2)],
+        }
+        .encode();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for _ in 0..10_000 {
+            let mut bytes = original.to_vec();
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] = rng.r#gen();
+            let _ = PexMessage::decode(&bytes);
+        }
+    }
 }
