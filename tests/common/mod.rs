@@ -100,6 +100,8 @@ impl Desktop {
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
             .env("GDK_BACKEND", "x11")
             .env("NO_AT_BRIDGE", "1")
+            // The tests match English sentences; po/ has translations.
+            .env("LC_ALL", "C.UTF-8")
             .env("RUST_LOG", "warn,piecewise=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
