@@ -87,12 +87,15 @@ pub struct DeadlineParams {
     /// (queue ahead of it plus the block, over the peer's rate). 2 leaves
     /// room for rate estimates that trail a slowing peer.
     pub lateness_factor: f64,
-    /// Bytes at the start of the streamed file fetched first at open: the
-    /// container header (MP4 `ftyp`/`moov` when fast-started, Matroska
-    /// `SeekHead`/`Tracks`) and the first keyframe.
+    /// Bytes at the start of the streamed file fetched first at open,
+    /// before the demuxer's first read: the container header (MP4 `ftyp`
+    /// and a fast-started `moov`, Matroska `SeekHead`/`Tracks`).
     pub head_bytes: u64,
     /// Bytes at the end of the streamed file fetched first at open: where
-    /// MP4 keeps `moov` when not fast-started and Matroska its cues.
+    /// MP4 keeps `moov` when not fast-started and Matroska its cues. 1 MiB
+    /// holds Matroska cues and the `moov` of most clips; a bigger index is
+    /// read (and so fetched) by the demuxer's read head, while a wasted
+    /// tail costs startup time at low rates.
     pub tail_bytes: u64,
     /// Consumption rate, bytes/s, when the player has not measured one
     /// yet: 625,000 B/s (5 Mbit/s), a common HD bitrate.
@@ -113,8 +116,8 @@ impl Default for DeadlineParams {
             min_window_pieces: 4,
             max_duplicates: 1,
             lateness_factor: 2.0,
-            head_bytes: 2 * 1024 * 1024,
-            tail_bytes: 2 * 1024 * 1024,
+            head_bytes: 1024 * 1024,
+            tail_bytes: 1024 * 1024,
             assumed_bytes_per_second: 625_000.0,
         }
     }
