@@ -114,3 +114,39 @@ async fn dropped_read_is_cancelled_and_the_stream_reads_on() {
     );
     assert_eq!(read(&stream, 0, 4096).await, &expected[..4096]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_read_is_served_before_the_bytes_in_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seed/film.bin");
+    write_data(&path, 8 * 1024 * 1024, 9);
+    let torrent = dir.path().join("film.torrent");
+    // 128 pieces of 64 KiB; head and tail (1 MiB each) are pieces 0-15
+    // and 112-127. At 2 MB/s the whole file takes about 4 s.
+    create_torrent(&path, &torrent, 2 * PIECE, &[]);
+    let seeder = libtorrent(
+        "seed",
+        &torrent,
+        &dir.path().join("seed"),
+        &["--upload-limit".into(), "2000000".into()],
+    );
+    let (_engine, handle) = leecher(dir.path(), &torrent).await;
+    let stream = handle.open_stream(0).unwrap();
+    handle.add_peers(vec![seeder.addr]).unwrap();
+
+    // A read at 5 MiB (piece 80), as after a seek.
+    let offset = 5 * 1024 * 1024;
+    let expected = std::fs::read(&path).unwrap();
+    assert_eq!(
+        read(&stream, offset as u64, 65536).await,
+        &expected[offset..offset + 65536]
+    );
+    let had = handle.verified_pieces().borrow().clone();
+    // Head, tail and the window's first pieces, but few of the 64 pieces
+    // in between that a sequential download would have needed first.
+    let between = (16..80).filter(|&p| had.get(p)).count();
+    assert!(
+        between < 16,
+        "{between} of the 64 pieces in between came first"
+    );
+}

@@ -45,6 +45,12 @@ def session(listen_ip, upload_limit):
     if upload_limit:
         settings["upload_rate_limit"] = int(upload_limit)
     ses = lt.session(settings)
+    if upload_limit:
+        # Loopback peers are in libtorrent's unlimited local class by
+        # default: put every address in the global, rate-limited class.
+        everyone = lt.ip_filter()
+        everyone.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(everyone)
     deadline = time.time() + 10
     while ses.listen_port() == 0 and time.time() < deadline:
         time.sleep(0.05)
