@@ -422,8 +422,6 @@ fn file_length(value: &Value<'_>) -> Result<u64, MetainfoError> {
 
 fn parse_files(name: &str, entries: &[Value<'_>]) -> Result<Vec<FileEntry>, MetainfoError> {
     let mut files = Vec::with_capacity(entries.len());
-    let mut file_paths = HashSet::new();
-    let mut folders = HashSet::new();
     let mut offset = 0u64;
     for entry in entries {
         let entry = entry
@@ -473,15 +471,6 @@ fn parse_files(name: &str, entries: &[Value<'_>]) -> Result<Vec<FileEntry>, Meta
             }
             continue;
         }
-        for folder in path.ancestors().skip(1) {
-            if file_paths.contains(folder) {
-                return Err(MetainfoError::DuplicatePath(folder.to_path_buf()));
-            }
-            folders.insert(folder.to_path_buf());
-        }
-        if folders.contains(&path) || !file_paths.insert(path.clone()) {
-            return Err(MetainfoError::DuplicatePath(path));
-        }
         files.push(FileEntry {
             path,
             length,
@@ -492,6 +481,14 @@ fn parse_files(name: &str, entries: &[Value<'_>]) -> Result<Vec<FileEntry>, Meta
         offset = offset
             .checked_add(length)
             .ok_or(MetainfoError::TotalLengthOverflow)?;
+    }
+    // Two files clash when one path equals or is a folder of another. In
+    // component order such a pair is adjacent, so sorting finds every clash
+    // without building a set of all folders (deep hostile trees).
+    let mut paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+    paths.sort_unstable();
+    if let Some(pair) = paths.windows(2).find(|pair| pair[1].starts_with(pair[0])) {
+        return Err(MetainfoError::DuplicatePath(pair[0].to_path_buf()));
     }
     Ok(files)
 }
@@ -1021,6 +1018,22 @@ mod tests {
             multi_file_error(vec![file(1, &["a", "b"]), file(1, &["a"])]),
             MetainfoError::DuplicatePath("show/a".into())
         );
+        assert_eq!(
+            multi_file_error(vec![
+                file(1, &["x", "y", "z"]),
+                file(1, &["a", "b"]),
+                file(1, &["x", "y"])
+            ]),
+            MetainfoError::DuplicatePath("show/x/y".into())
+        );
+        // Names that merely share a prefix do not clash.
+        let siblings = vec![
+            file(1, &["a"]),
+            file(1, &["ab"]),
+            file(1, &["a.b", "c"]),
+            file(1, &["a b"]),
+        ];
+        assert!(Metainfo::from_bytes(&torrent(multi_info(siblings, 1))).is_ok());
     }
 
     #[test]
