@@ -1,0 +1,97 @@
+//! Runs to and from files: the whole run as pretty JSON, the series as CSV.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::stats::schema::{Run, SCHEMA_VERSION, Sample};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a Piecewise stats file: {source}")]
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error(
+        "{path} has stats schema version {found}; this Piecewise reads version {SCHEMA_VERSION}"
+    )]
+    Version { path: String, found: u32 },
+}
+
+pub fn to_json(run: &Run) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(run)
+}
+
+pub fn write_json(run: &Run, path: &Path) -> Result<(), ExportError> {
+    let display = path.display().to_string();
+    let json = to_json(run).map_err(|source| ExportError::Json {
+        path: display.clone(),
+        source,
+    })?;
+    std::fs::write(path, json + "\n").map_err(|source| ExportError::Io {
+        path: display,
+        source,
+    })
+}
+
+pub fn read_json(path: &Path) -> Result<Run, ExportError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ExportError::Io {
+        path: display.clone(),
+        source,
+    })?;
+    // The version first, so a newer file gets a clear message instead of a
+    // complaint about some field.
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        schema_version: u32,
+    }
+    let versioned: Versioned = serde_json::from_str(&text).map_err(|source| ExportError::Json {
+        path: display.clone(),
+        source,
+    })?;
+    if versioned.schema_version != SCHEMA_VERSION {
+        return Err(ExportError::Version {
+            path: display,
+            found: versioned.schema_version,
+        });
+    }
+    serde_json::from_str(&text).map_err(|source| ExportError::Json {
+        path: display,
+        source,
+    })
+}
+
+/// The CSV header; one column per [`Sample`] field, units in the names.
+pub const CSV_HEADER: &str = "t_s,download_bytes_per_s,upload_bytes_per_s,peers,buffer_ahead_s,\
+position_s,pieces_had,bytes_down,bytes_up,bytes_wasted,bytes_from_web_seeds";
+
+pub fn write_csv(series: &[Sample], mut out: impl Write) -> std::io::Result<()> {
+    writeln!(out, "{CSV_HEADER}")?;
+    for sample in series {
+        let Sample {
+            t_s,
+            download_bytes_per_s,
+            upload_bytes_per_s,
+            peers,
+            buffer_ahead_s,
+            position_s,
+            pieces_had,
+            bytes_down,
+            bytes_up,
+            bytes_wasted,
+            bytes_from_web_seeds,
+        } = sample;
+        writeln!(
+            out,
+            "{t_s:.3},{download_bytes_per_s:.0},{upload_bytes_per_s:.0},{peers},{buffer_ahead_s:.3},\
+             {position_s:.3},{pieces_had},{bytes_down},{bytes_up},{bytes_wasted},{bytes_from_web_seeds}"
+        )?;
+    }
+    Ok(())
+}
