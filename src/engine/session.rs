@@ -116,3 +116,26 @@ pub(crate) async fn listen(listener: TcpListener, shared: Arc<SessionShared>) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::events::TorrentEvent;
+    use crate::engine::limits::EVENT_QUEUE_CAPACITY;
+
+    #[test]
+    fn events_past_the_queue_capacity_drop_the_oldest() {
+        let (events, received) = async_channel::bounded(EVENT_QUEUE_CAPACITY);
+        let shared = SessionShared::new(0, PathBuf::new(), 0, 0, 1, events);
+        let total = EVENT_QUEUE_CAPACITY as u32 + 10;
+        for piece in 0..total {
+            shared.emit(EngineEvent {
+                info_hash: InfoHash([0; 20]),
+                kind: TorrentEvent::PieceVerified(piece),
+            });
+        }
+        assert_eq!(received.len(), EVENT_QUEUE_CAPACITY);
+        let first = received.try_recv().unwrap();
+        assert_eq!(first.kind, TorrentEvent::PieceVerified(10));
+    }
+}

@@ -3,6 +3,7 @@
 //! report back to it over channels; nothing else mutates this state.
 
 mod choker;
+mod strikes;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -16,9 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 
 use crate::engine::bitfield::Bitfield;
 use crate::engine::events::{EngineEvent, PieceState, TorrentEvent, TorrentState, TorrentStats};
-use crate::engine::limits::{
-    MAX_HASH_FAILURE_STRIKES, MAX_PEER_CANDIDATES, MAX_PEERS_PER_TORRENT, SNUB_TIMEOUT,
-};
+use crate::engine::limits::{MAX_PEER_CANDIDATES, MAX_PEERS_PER_TORRENT, SNUB_TIMEOUT};
 use crate::engine::metainfo::Metainfo;
 use crate::engine::peer::{self, PeerCommand, PeerCounters, PeerEvent, PeerEventKind, PeerParams};
 use crate::engine::picker::{PeerKey, Picker, Policy};
@@ -32,6 +31,7 @@ use choker::{
     ChokeCandidate, OPTIMISTIC_UNCHOKE_INTERVAL, RECHOKE_INTERVAL, REGULAR_UNCHOKE_SLOTS,
     peers_to_unchoke,
 };
+use strikes::HashFailureStrikes;
 
 /// Seconds of a peer's measured rate we keep requested from it: enough to
 /// cover the round trip and the peer's disk, so the link never idles.
@@ -259,7 +259,7 @@ struct TorrentTask {
     peers: HashMap<PeerKey, Peer>,
     candidates: HashMap<SocketAddr, Candidate>,
     banned: HashSet<IpAddr>,
-    strikes: HashMap<IpAddr, u32>,
+    strikes: HashFailureStrikes,
     pieces: HashMap<u32, PieceBuffer>,
     availability: Vec<u32>,
     peer_events_tx: mpsc::Sender<PeerEvent>,
@@ -329,7 +329,7 @@ impl TorrentTask {
             peers: HashMap::new(),
             candidates: HashMap::new(),
             banned: HashSet::new(),
-            strikes: HashMap::new(),
+            strikes: HashFailureStrikes::default(),
             pieces: HashMap::new(),
             availability: vec![0; piece_count as usize],
             peer_events_tx,
@@ -1009,16 +1009,10 @@ impl TorrentTask {
         }
     }
 
-    /// Strikes every supplier of a failed piece; a sole supplier is banned
-    /// at once, since it alone sent the bad data.
+    /// Strikes the suppliers of a failed piece, banning as they deserve.
     fn blame(&mut self, contributors: &HashSet<IpAddr>) {
-        let sole = contributors.len() == 1;
-        for &ip in contributors {
-            let strikes = self.strikes.entry(ip).or_insert(0);
-            *strikes += 1;
-            if sole || *strikes >= MAX_HASH_FAILURE_STRIKES {
-                self.ban(ip);
-            }
+        for ip in self.strikes.piece_failed(contributors) {
+            self.ban(ip);
         }
     }
 
