@@ -1,11 +1,16 @@
 //! What Piecewise installs into a desktop: the desktop file, AppStream
 //! metainfo, GSettings schema, translations and the Flatpak's sources, each
-//! checked by the tool that consumes it.
+//! checked by the tool that consumes it; then the installed app opened the
+//! way a file manager or a browser opens it, and running translated.
 
+mod common;
+
+use common::{Desktop, artifact_dir};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 const APP_ID: &str = piecewise::config::APP_ID;
 const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -371,4 +376,228 @@ fn gettext_calls_are_recognised_across_line_breaks_but_not_on_variables() {
     assert!(!calls_gettext_on_a_literal(
         "fn f() {}\n#[cfg(test)]\nmod tests { gettext_f(\"{}\", &[]) }"
     ));
+}
+
+/// Start-up of GTK and GStreamer on a loaded two-core machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Piecewise installed in a temporary prefix, a private X server and bus,
+/// and an environment in which that prefix is the only place desktop files
+/// and user preferences come from (the system's MIME database still
+/// applies: it knows `*.torrent`).
+struct InstalledDesktop {
+    dir: tempfile::TempDir,
+    prefix: PathBuf,
+    desktop: Desktop,
+}
+
+impl InstalledDesktop {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let prefix = install(dir.path());
+        for empty in ["data-home", "config-home", "config-dirs"] {
+            fs::create_dir(dir.path().join(empty)).expect("XDG directory");
+        }
+        Self {
+            dir,
+            prefix,
+            desktop: Desktop::start(),
+        }
+    }
+
+    /// `program` in that environment, its stderr (and so that of the
+    /// Piecewise it launches) appended to `log`. Its stdout is discarded
+    /// unless piped again: a launched Piecewise would hold a pipe open.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>, log: &Path) -> Command {
+        let stderr = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let path = std::env::join_paths(std::iter::once(self.prefix.join("bin")).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .expect("PATH");
+        let mut command = Command::new(program);
+        command
+            .env("PATH", path)
+            .env(
+                "XDG_DATA_DIRS",
+                format!("{}:/usr/share", self.prefix.join("share").display()),
+            )
+            .env("XDG_DATA_HOME", self.dir.path().join("data-home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config-home"))
+            .env("XDG_CONFIG_DIRS", self.dir.path().join("config-dirs"))
+            .env_remove("XDG_CURRENT_DESKTOP")
+            .env_remove("DESKTOP_SESSION")
+            .env("DISPLAY", &self.desktop.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.desktop.bus_address)
+            .env("GDK_BACKEND", "x11")
+            .env("NO_AT_BRIDGE", "1")
+            .env("RUST_LOG", "warn,piecewise=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        command
+    }
+
+    /// The process that owns Piecewise's bus name.
+    fn piecewise_pid(&self) -> libc::pid_t {
+        let output = run(self
+            .command("gdbus", &self.dir.path().join("gdbus.log"))
+            .stdout(Stdio::piped())
+            .args([
+                "call",
+                "--session",
+                "--dest=org.freedesktop.DBus",
+                "--object-path=/org/freedesktop/DBus",
+                "--method=org.freedesktop.DBus.GetConnectionUnixProcessID",
+                APP_ID,
+            ]));
+        // "(uint32 1234,)"
+        let reply = String::from_utf8_lossy(&output.stdout);
+        reply
+            .trim()
+            .trim_start_matches("(uint32 ")
+            .trim_end_matches(",)")
+            .parse()
+            .unwrap_or_else(|_| panic!("unexpected reply {reply:?}"))
+    }
+}
+
+/// Waits for a line of `log` containing every one of `needles`; returns it.
+fn wait_for_log_line(log: &Path, needles: &[&str], timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|line| needles.iter().all(|needle| line.contains(needle)))
+        {
+            return line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line with {needles:?} in {timeout:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether `pid` has exited (gone, or a zombie nobody reaped yet).
+fn has_exited(pid: libc::pid_t) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+fn terminate(pid: libc::pid_t) {
+    // SAFETY: kill(2) on the Piecewise this test launched.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !has_exited(pid) {
+        assert!(Instant::now() < deadline, "piecewise ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn double_clicking_a_torrent_or_a_magnet_link_starts_the_installed_piecewise_on_it() {
+    let session = InstalledDesktop::start();
+    let dir = session.dir.path();
+    let log = dir.join("piecewise.log");
+
+    for mime_type in ["application/x-bittorrent", "x-scheme-handler/magnet"] {
+        let output = run(session
+            .command("xdg-mime", &log)
+            .stdout(Stdio::piped())
+            .args(["query", "default", mime_type]));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            format!("{APP_ID}.desktop"),
+            "xdg-mime's default for {mime_type}"
+        );
+    }
+
+    let video = dir.join("clip.mp4");
+    fs::write(&video, vec![7u8; 100_000]).expect("content");
+    let torrent = dir.join("some.torrent");
+    let created = run(Command::new(env!("CARGO_BIN_EXE_piecewise"))
+        .arg("create")
+        .arg(&video)
+        .arg("--output")
+        .arg(&torrent));
+    let magnet = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(magnet.starts_with("magnet:?xt=urn:btih:"), "{magnet}");
+
+    // gio launches the desktop file's Exec line; Piecewise reaches the open
+    // handler with the torrent's URI. (Playing it needs the engine in the
+    // window; until then the window reports that it is not a video.)
+    run(session.command("gio", &log).arg("open").arg(&torrent));
+    let torrent_uri = gtk::glib::filename_to_uri(&torrent, None).expect("absolute path");
+    wait_for_log_line(
+        &log,
+        &["opening", &format!("uri={torrent_uri}")],
+        START_TIMEOUT,
+    );
+    let pid = session.piecewise_pid();
+
+    // A second launch hands the raw magnet link to the running instance.
+    run(session.command("gio", &log).arg("open").arg(&magnet));
+    wait_for_log_line(&log, &["opening", &format!("uri={magnet}")], START_TIMEOUT);
+    assert_eq!(
+        session.piecewise_pid(),
+        pid,
+        "a second instance kept running"
+    );
+
+    terminate(pid);
+    let text = fs::read_to_string(&log).expect("log");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn installed_piecewise_speaks_brazilian_portuguese_under_language_pt_br() {
+    let session = InstalledDesktop::start();
+    let dir = session.dir.path();
+    let log = dir.join("piecewise.log");
+    let english = "The file does not exist. It may have been moved or deleted.";
+    let expected = run(Command::new("gettext")
+        .env("TEXTDOMAINDIR", session.prefix.join("share/locale"))
+        .env("LANGUAGE", "pt_BR")
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL")
+        .args(["-d", "piecewise", english]));
+    let expected = String::from_utf8_lossy(&expected.stdout).into_owned();
+    assert!(
+        !expected.is_empty() && expected != english,
+        "pt_BR.mo lacks {english:?}"
+    );
+
+    let mut app = session
+        .command(session.prefix.join("bin/piecewise"), &log)
+        .env("LANGUAGE", "pt_BR")
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .arg(dir.join("missing.mp4"))
+        .spawn()
+        .expect("installed piecewise starts");
+    let line = wait_for_log_line(&log, &["showing error"], START_TIMEOUT);
+    // Let the error page render for the screenshot; the assertion does not
+    // depend on it.
+    std::thread::sleep(Duration::from_millis(500));
+    session
+        .desktop
+        .screenshot(&artifact_dir().join("desktop-pt_BR-error-page.png"));
+    let _ = app.kill();
+    let _ = app.wait();
+    assert!(
+        line.ends_with(&expected),
+        "expected {expected:?} in the log line {line:?}"
+    );
 }
