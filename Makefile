@@ -130,7 +130,8 @@ pot:
 # what `msgfmt --statistics` reports as untranslated or fuzzy).
 update-po: pot
 	@for lang in $(LINGUAS); do \
-		msgmerge --quiet --update --backup=none --previous po/$$lang.po $(POT) || exit 1; \
+		msgmerge --quiet --update --backup=none --previous po/$$lang.po $(POT) && \
+		msgattrib --no-obsolete -o po/$$lang.po po/$$lang.po || exit 1; \
 		printf '%s: ' $$lang; msgfmt --check --statistics -o /dev/null po/$$lang.po; \
 	done
 
