@@ -12,8 +12,8 @@ use futures::StreamExt;
 use piecewise::engine::events::TorrentState;
 use piecewise::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
 use piecewise::engine::limits::{
-    HANDSHAKE_TIMEOUT, MAX_INVALID_REQUESTS, MAX_MESSAGE_BYTES, MAX_PEERS_PER_TORRENT,
-    MAX_QUEUED_REQUESTS,
+    HANDSHAKE_TIMEOUT, MAX_CONNECTIONS, MAX_INVALID_REQUESTS, MAX_MESSAGE_BYTES,
+    MAX_PEERS_PER_TORRENT, MAX_QUEUED_REQUESTS,
 };
 use piecewise::engine::wire::{Message, MessageCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -211,4 +211,22 @@ async fn connections_past_max_peers_per_torrent_are_refused() {
     extra.write_all(&handshake).await.unwrap();
     assert_disconnected(&mut extra, SOON).await;
     assert!(seeder.handle.stats().peers <= MAX_PEERS_PER_TORRENT);
+}
+
+#[tokio::test]
+async fn connections_past_max_connections_are_closed_at_once() {
+    let seeder = Seeder::start().await;
+    // Silent connections hold their slot until the handshake times out.
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        held.push(TcpStream::connect(seeder.addr()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = TcpStream::connect(seeder.addr()).await.unwrap();
+    let start = Instant::now();
+    assert_disconnected(&mut extra, SOON).await;
+    assert!(
+        start.elapsed() < HANDSHAKE_TIMEOUT / 2,
+        "refused, not timed out"
+    );
 }
