@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	xvfb xauth dbus-daemon dbus-x11 imagemagick fonts-dejavu-core \
 	python3-libtorrent opentracker nginx-light \
-	desktop-file-utils appstream xdg-utils python3-venv
+	desktop-file-utils appstream xdg-utils python3-venv libglib2.0-bin shared-mime-info
 
 # Wrap GUI-capable commands in a virtual display and a D-Bus session when
 # there is no display (CI, SSH).

@@ -35,7 +35,11 @@ fn run(command: &mut Command) -> Output {
 /// `make TARGET VARIABLES…` in the source tree.
 fn make(target: &str, variables: &[(&str, &Path)]) -> Output {
     let mut command = Command::new("make");
+    // Under `make test` the outer make's flags would leak in.
     command
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
         .args(["--no-print-directory", "-C", SOURCE_DIR, target])
         .args(variables.iter().map(|(name, value)| {
             let mut assignment = std::ffi::OsString::from(format!("{name}="));
