@@ -3,6 +3,7 @@
 
 pub mod opentracker;
 pub mod peers;
+pub mod realtime;
 
 use piecewise::player::sample::{SampleFormat, SampleVideo};
 use std::io::{BufRead, BufReader};

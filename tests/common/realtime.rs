@@ -1,0 +1,63 @@
+//! A reader that stands in for a player: it consumes a file stream at the
+//! media bitrate and records every stall.
+
+use std::time::{Duration, Instant};
+
+use piecewise::engine::stream::FileStream;
+
+/// A reader that waits longer than this for missing data has stalled: a
+/// player's audio and video sinks run dry within a few frames.
+pub const STALL_THRESHOLD: Duration = Duration::from_millis(200);
+
+/// What a demuxer pulls per read in pull mode: qtdemux and matroskademux
+/// read a sample or a cluster at a time, tens of KiB at these bitrates.
+pub const DEMUXER_READ_BYTES: usize = 32 * 1024;
+
+/// Stalls of one playback run.
+#[derive(Clone, Debug, Default)]
+pub struct Stalls {
+    pub durations: Vec<Duration>,
+}
+
+impl Stalls {
+    pub fn count(&self) -> usize {
+        self.durations.len()
+    }
+
+    pub fn total(&self) -> Duration {
+        self.durations.iter().sum()
+    }
+}
+
+/// Plays bytes `from..to` of `stream` in real time at `bytes_per_second`:
+/// read `k` is due `k · DEMUXER_READ_BYTES / bytes_per_second` after the
+/// start, delayed by the waits before it (a stalled player resumes where
+/// it stopped). Only a wait for data that was missing when it was due
+/// counts, so a slow disk read on a busy machine is not a stall. Stops
+/// early once every remaining byte is verified: nothing can stall then.
+pub async fn play(stream: &FileStream, from: u64, to: u64, bytes_per_second: f64) -> Stalls {
+    stream.set_playback(bytes_per_second, true);
+    let mut stalls = Stalls::default();
+    let mut clock = Instant::now();
+    let mut offset = from;
+    while offset < to {
+        if stream.is_available(offset, usize::try_from(to - offset).unwrap_or(usize::MAX)) {
+            break;
+        }
+        tokio::time::sleep_until(clock.into()).await;
+        let len = DEMUXER_READ_BYTES.min((to - offset) as usize);
+        let missing = !stream.is_available(offset, len);
+        let asked = Instant::now();
+        stream.read_at(offset, len).await.expect("stream read");
+        let waited = asked.elapsed();
+        if missing {
+            clock += waited;
+            if waited > STALL_THRESHOLD {
+                stalls.durations.push(waited);
+            }
+        }
+        offset += len as u64;
+        clock += Duration::from_secs_f64(len as f64 / bytes_per_second);
+    }
+    stalls
+}
