@@ -3,6 +3,8 @@ use piecewise::cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> anyhow::Result<ExitCode> {
+    // Startup times in the stats count from here.
+    piecewise::stats::recorder::process_start();
     piecewise::cli::init_logging();
     let cli = Cli::parse();
     match cli.command {
@@ -13,6 +15,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Download(args)) => {
             piecewise::cli::download::run(args).map(|()| ExitCode::SUCCESS)
         }
+        Some(Command::Play(args)) => piecewise::cli::play::run(args),
         Some(Command::Seed(args)) => piecewise::cli::seed::run(args).map(|()| ExitCode::SUCCESS),
         None => {
             let code = piecewise::application::run(cli.uri);

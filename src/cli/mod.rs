@@ -4,6 +4,7 @@
 pub mod create;
 pub mod demo;
 pub mod download;
+pub mod play;
 mod progress;
 pub mod seed;
 
@@ -30,6 +31,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Download a torrent to completion, then exit (or seed).
     Download(download::DownloadArgs),
+    /// Play a torrent's video (`--headless`: without a window, with stats).
+    Play(play::PlayArgs),
     /// Verify a torrent's data and seed it until stopped.
     Seed(seed::SeedArgs),
 }

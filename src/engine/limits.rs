@@ -152,3 +152,8 @@ pub const MAX_ANNOUNCE_INTERVAL_SECS: u64 = 2 * 60 * 60;
 /// Most peers in the `added` list, and in the `dropped` list, of one PEX
 /// message (BEP 11, IPv4 and IPv6 together). Larger messages are refused.
 pub const MAX_PEX_PEERS: usize = 50;
+
+/// Largest subtitle file of a torrent loaded beside its video, in bytes.
+/// A feature film's SRT is ~100 KB and an ASS with styling a few MB; a
+/// bigger "subtitle" is not worth delaying or downloading for.
+pub const MAX_SUBTITLE_FILE_BYTES: u64 = 8 * 1024 * 1024;

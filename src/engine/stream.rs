@@ -143,11 +143,38 @@ impl FileStream {
         &self.inner.name
     }
 
+    /// Where the file's data is written on disk; complete once every piece
+    /// of it is verified.
+    pub fn path(&self) -> &std::path::Path {
+        &self.inner.path
+    }
+
     /// Whether `read_at(offset, len)` would return without waiting.
     pub fn is_available(&self, offset: u64, len: usize) -> bool {
         let pieces = self.inner.pieces(offset, len);
         let have = self.inner.have.borrow();
         pieces.into_iter().all(|piece| have.get(piece))
+    }
+
+    /// How many bytes from `offset` on are verified without a gap, up to
+    /// the end of the file: the player's buffer ahead of its playhead.
+    pub fn verified_len_from(&self, offset: u64) -> u64 {
+        let inner = &self.inner;
+        if offset >= inner.length || inner.piece_length == 0 {
+            return 0;
+        }
+        let piece_length = u64::from(inner.piece_length);
+        let end = inner.offset + inner.length;
+        let have = inner.have.borrow();
+        let mut position = inner.offset + offset;
+        while position < end {
+            let piece = position / piece_length;
+            if !u32::try_from(piece).is_ok_and(|piece| have.get(piece)) {
+                break;
+            }
+            position = (piece + 1) * piece_length;
+        }
+        position.min(end) - (inner.offset + offset)
     }
 
     /// The `len` bytes at `offset` (fewer only at the end of the file),

@@ -70,9 +70,40 @@ impl PlaybackError {
     }
 }
 
+/// The Debian package that brings decoders for the codecs in `missing`
+/// (pbutils' descriptions, such as "H.265 (Main Profile) decoder").
+pub fn codec_package(missing: &str) -> &'static str {
+    let missing = missing.to_lowercase();
+    let has = |names: &[&str]| names.iter().any(|name| missing.contains(name));
+    if has(&["vp8", "vp9", "flac", "speex", "matroska", "webm"]) {
+        "gstreamer1.0-plugins-good"
+    } else if has(&["theora", "vorbis", "opus"]) {
+        "gstreamer1.0-plugins-base"
+    } else if has(&["av1", "aom", "dav1d"]) {
+        "gstreamer1.0-plugins-bad"
+    } else {
+        // H.264, H.265, AAC, MPEG-4 and most others: FFmpeg's decoders.
+        "gstreamer1.0-libav"
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::PlaybackError;
+    use super::{PlaybackError, codec_package};
+
+    #[test]
+    fn missing_codecs_name_their_debian_package() {
+        let table = [
+            ("H.265 (Main Profile) decoder", "gstreamer1.0-libav"),
+            ("H.264 (High Profile) decoder", "gstreamer1.0-libav"),
+            ("VP9 decoder", "gstreamer1.0-plugins-good"),
+            ("Opus decoder", "gstreamer1.0-plugins-base"),
+            ("AV1 decoder", "gstreamer1.0-plugins-bad"),
+        ];
+        for (missing, package) in table {
+            assert_eq!(codec_package(missing), package, "{missing}");
+        }
+    }
     use gst::glib;
 
     #[test]

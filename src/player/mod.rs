@@ -2,23 +2,31 @@
 //! here; the caller supplies the video sink.
 
 pub mod byte_source;
+pub mod engine_source;
 mod error;
+pub mod file_choice;
 mod playback;
 pub mod sample;
+pub mod session;
 mod state;
 pub mod torrentsrc;
 
-pub use error::PlaybackError;
-pub use playback::{Player, PlayerEvent, PlayerSetupError, PlayerSinks};
+pub use error::{PlaybackError, codec_package};
+pub use playback::{Player, PlayerEvent, PlayerSetupError, PlayerSinks, Tracks};
 pub use state::{Input, Intent, PlaybackState};
 
 /// Initialises GStreamer and registers the compiled-in `gtk4paintablesink`
-/// (Debian 12 packages no such element). Safe to call more than once.
+/// (Debian 12 packages no such element) and `torrentsrc`. Safe to call more
+/// than once.
 pub fn init() -> Result<(), gst::glib::Error> {
     gst::init()?;
     // Registering twice fails harmlessly: the element is already there.
     if gst::ElementFactory::find("gtk4paintablesink").is_none() {
         gstgtk4::plugin_register_static()
+            .map_err(|error| gst::glib::Error::new(gst::CoreError::Failed, &error.to_string()))?;
+    }
+    if gst::ElementFactory::find(torrentsrc::ELEMENT_NAME).is_none() {
+        torrentsrc::register(None)
             .map_err(|error| gst::glib::Error::new(gst::CoreError::Failed, &error.to_string()))?;
     }
     Ok(())

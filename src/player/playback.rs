@@ -2,6 +2,7 @@
 
 use super::error::PlaybackError;
 use super::state::{Input, Intent, PlaybackState};
+use super::torrentsrc::ReadWait;
 use gst::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +44,22 @@ pub enum PlayerEvent {
         complete: bool,
     },
     Failed(PlaybackError),
+    /// `torrentsrc` waits for data that has not arrived, or stopped
+    /// waiting: the stall signal of playback from a torrent.
+    ReadWait(ReadWait),
+}
+
+/// The audio and subtitle tracks of the open video, as playbin numbers
+/// them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tracks {
+    /// One name per track: its language or title when tagged, else its
+    /// number.
+    pub audio: Vec<String>,
+    pub text: Vec<String>,
+    /// The playing tracks; `None` when there is none (or it is off).
+    pub current_audio: Option<usize>,
+    pub current_text: Option<usize>,
 }
 
 /// Why a player could not be built.
@@ -55,7 +72,11 @@ pub enum PlayerSetupError {
 }
 
 enum Command {
-    Open(String),
+    Open {
+        uri: String,
+        subtitle_uri: Option<String>,
+    },
+    DataReady(bool),
     Play,
     Pause,
     TogglePlay,
@@ -130,6 +151,8 @@ impl Player {
             state: PlaybackState::Opening,
             intent: Intent::Play,
             buffering: false,
+            queue_low: false,
+            data_low: false,
             missing_plugins: Vec::new(),
             last_progress: None,
             last_position: None,
@@ -147,7 +170,60 @@ impl Player {
 
     /// Opens `uri` and starts playing it, replacing what was open.
     pub fn open(&self, uri: &str) {
-        self.send(Command::Open(uri.to_owned()));
+        self.open_with_subtitles(uri, None);
+    }
+
+    /// Opens `uri` with the external subtitle file `subtitle_uri`.
+    pub fn open_with_subtitles(&self, uri: &str, subtitle_uri: Option<&str>) {
+        self.send(Command::Open {
+            uri: uri.to_owned(),
+            subtitle_uri: subtitle_uri.map(str::to_owned),
+        });
+    }
+
+    /// Whether enough data is there to play, in the caller's judgement
+    /// (the startup rule): until it says so again, playback holds in
+    /// `Prebuffering` (before the first start) or `Stalled`, the pipeline
+    /// paused. Reset to ready by `open`.
+    pub fn set_data_ready(&self, ready: bool) {
+        self.send(Command::DataReady(ready));
+    }
+
+    /// The open video's audio and subtitle tracks (property reads; never
+    /// blocks).
+    pub fn tracks(&self) -> Tracks {
+        let names = |count: &str, tags_signal: &str| -> Vec<String> {
+            let count = self.playbin.property::<i32>(count).max(0);
+            (0..count)
+                .map(|index| {
+                    self.playbin
+                        .emit_by_name::<Option<gst::TagList>>(tags_signal, &[&index])
+                        .and_then(|tags| track_name(&tags))
+                        .unwrap_or_else(|| format!("{}", index + 1))
+                })
+                .collect()
+        };
+        let current = |property: &str| usize::try_from(self.playbin.property::<i32>(property)).ok();
+        Tracks {
+            audio: names("n-audio", "get-audio-tags"),
+            text: names("n-text", "get-text-tags"),
+            current_audio: current("current-audio"),
+            current_text: current("current-text"),
+        }
+    }
+
+    /// Plays audio track `index` of [`Tracks::audio`].
+    pub fn select_audio(&self, index: usize) {
+        if let Ok(index) = i32::try_from(index) {
+            self.playbin.set_property("current-audio", index);
+        }
+    }
+
+    /// Shows subtitle track `index` of [`Tracks::text`].
+    pub fn select_text(&self, index: usize) {
+        if let Ok(index) = i32::try_from(index) {
+            self.playbin.set_property("current-text", index);
+        }
     }
 
     pub fn play(&self) {
@@ -165,6 +241,12 @@ impl Player {
     /// Seeks to the key frame at or before `position`.
     pub fn seek(&self, position: gst::ClockTime) {
         self.send(Command::Seek(position));
+    }
+
+    /// The playhead now (a query answered by the sinks; never blocks on
+    /// data), for callers that sample faster than `Progress` arrives.
+    pub fn position(&self) -> Option<gst::ClockTime> {
+        self.playbin.query_position::<gst::ClockTime>()
     }
 
     /// Sets the linear volume, 0.0 to 1.0 (setting a property never blocks).
@@ -200,6 +282,17 @@ impl Drop for Player {
     }
 }
 
+/// A track's language or title from its tags.
+fn track_name(tags: &gst::TagList) -> Option<String> {
+    tags.get::<gst::tags::LanguageName>()
+        .or_else(|| tags.get::<gst::tags::Title>())
+        .map(|value| value.get().to_owned())
+        .or_else(|| {
+            tags.get::<gst::tags::LanguageCode>()
+                .map(|value| value.get().to_owned())
+        })
+}
+
 /// The bus messages the worker acts on; the rest are dropped on the
 /// streaming thread.
 fn is_relevant(message: &gst::MessageRef) -> bool {
@@ -207,7 +300,10 @@ fn is_relevant(message: &gst::MessageRef) -> bool {
     match message.view() {
         M::Eos(_) | M::Error(_) | M::Buffering(_) | M::AsyncDone(_) | M::DurationChanged(_) => true,
         M::StateChanged(_) => message.src().is_some_and(|src| src.parent().is_none()),
-        M::Element(_) => gst_pbutils::MissingPluginMessage::is(message),
+        M::Element(_) => {
+            gst_pbutils::MissingPluginMessage::is(message)
+                || ReadWait::from_message(message).is_some()
+        }
         _ => false,
     }
 }
@@ -221,7 +317,12 @@ struct Worker {
     events: async_channel::Sender<PlayerEvent>,
     state: PlaybackState,
     intent: Intent,
+    /// The pipeline is held paused for data: `queue_low || data_low`.
     buffering: bool,
+    /// A queue reported buffering below 100 %.
+    queue_low: bool,
+    /// The caller said the data is not enough yet (`set_data_ready`).
+    data_low: bool,
     /// Descriptions of missing plugins reported since the last open.
     missing_plugins: Vec<String>,
     last_progress: Option<Instant>,
@@ -249,12 +350,15 @@ impl Worker {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Open(uri) => {
+            Command::Open { uri, subtitle_uri } => {
                 self.set_pipeline_state(gst::State::Null);
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 self.playbin.set_property("uri", &uri);
+                self.playbin.set_property("suburi", subtitle_uri);
                 self.missing_plugins.clear();
                 self.buffering = false;
+                self.queue_low = false;
+                self.data_low = false;
                 self.intent = Intent::Play;
                 self.last_progress = None;
                 self.last_position = None;
@@ -262,6 +366,10 @@ impl Worker {
                 self.state = self.state.next(Input::Open, self.intent);
                 self.emit(PlayerEvent::State(self.state));
                 self.set_pipeline_state(gst::State::Playing);
+            }
+            Command::DataReady(ready) => {
+                self.data_low = !ready;
+                self.update_buffering();
             }
             Command::Play => self.play(),
             Command::Pause => self.pause(),
@@ -317,12 +425,23 @@ impl Worker {
                 gst::State::Paused => self.apply(Input::PipelinePaused),
                 _ => {}
             },
-            M::AsyncDone(_) => self.apply(Input::SeekDone),
-            M::Buffering(buffering) => self.buffering_changed(buffering.percent()),
+            M::AsyncDone(_) => {
+                self.apply(Input::SeekDone);
+                // A seek that ends while held for data lands in a stall.
+                if self.buffering {
+                    self.apply(Input::BufferingLow);
+                }
+            }
+            M::Buffering(buffering) => {
+                self.queue_low = buffering.percent() < 100;
+                self.update_buffering();
+            }
             M::DurationChanged(_) => self.report_progress(true),
             M::Element(_) => {
                 if let Ok(missing) = gst_pbutils::MissingPluginMessage::parse(message) {
                     self.missing_plugin(&missing);
+                } else if let Some(wait) = ReadWait::from_message(message) {
+                    self.emit(PlayerEvent::ReadWait(wait));
                 }
             }
             M::Eos(_) => self.end_of_stream(),
@@ -367,9 +486,10 @@ impl Worker {
     }
 
     /// Pauses the pipeline while a network-like source refills its queue,
-    /// as GStreamer's buffering protocol asks of applications.
-    fn buffering_changed(&mut self, percent: i32) {
-        let low = percent < 100;
+    /// as GStreamer's buffering protocol asks of applications, or while the
+    /// caller's startup rule waits for data.
+    fn update_buffering(&mut self) {
+        let low = self.queue_low || self.data_low;
         if low == self.buffering {
             return;
         }

@@ -12,8 +12,9 @@
 //!   EndOfStream ──► Ended          Failed ──► Error (left only by Open)
 //! ```
 //!
-//! Issue #7 puts `Prebuffering` between `Opening` and `Playing`: the startup
-//! rule decides when enough of the torrent is there to start.
+//! `Prebuffering` sits between `Opening` and `Playing`: data is low before
+//! playback first started (the startup rule decides when enough of the
+//! torrent is there); the same signal later is a stall.
 
 /// What the user asked for last; the pipeline follows it when it can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum Intent {
 pub enum PlaybackState {
     /// A new source is being opened and prerolled.
     Opening,
+    /// Waiting, paused, until enough data is there to start playing.
+    Prebuffering,
     /// Frames are being shown.
     Playing,
     /// Playback wants to run but waits for data (buffering below 100 %).
@@ -77,10 +80,12 @@ impl PlaybackState {
             // those changes are not the user's.
             (S::Seeking, _) => S::Seeking,
             (S::Ended, _) => S::Ended,
-            (S::Playing | S::Opening, I::BufferingLow) => S::Stalled,
-            (S::Stalled, I::BufferingDone) => settled,
-            (S::Stalled, I::UserPause) => S::Paused,
+            (S::Opening, I::BufferingLow) => S::Prebuffering,
+            (S::Playing, I::BufferingLow) => S::Stalled,
+            (S::Stalled | S::Prebuffering, I::BufferingDone) => settled,
+            (S::Stalled | S::Prebuffering, I::UserPause) => S::Paused,
             (S::Stalled, _) => S::Stalled,
+            (S::Prebuffering, _) => S::Prebuffering,
             (_, I::PipelinePlaying) if intent == Intent::Play => S::Playing,
             (S::Opening | S::Playing, I::PipelinePaused) if intent == Intent::Pause => S::Paused,
             (S::Playing, I::UserPause) => S::Paused,
@@ -102,7 +107,12 @@ mod tests {
             (S::Opening, I::PipelinePaused, play, S::Opening),
             (S::Opening, I::PipelinePlaying, play, S::Playing),
             (S::Opening, I::PipelinePaused, pause, S::Paused),
-            (S::Opening, I::BufferingLow, play, S::Stalled),
+            (S::Opening, I::BufferingLow, play, S::Prebuffering),
+            (S::Prebuffering, I::PipelinePaused, play, S::Prebuffering),
+            (S::Prebuffering, I::PipelinePlaying, play, S::Prebuffering),
+            (S::Prebuffering, I::BufferingDone, play, S::Playing),
+            (S::Prebuffering, I::BufferingDone, pause, S::Paused),
+            (S::Prebuffering, I::SeekStarted, play, S::Seeking),
             (S::Playing, I::UserPause, pause, S::Paused),
             (S::Playing, I::PipelinePaused, pause, S::Paused),
             (S::Playing, I::PipelinePaused, play, S::Playing),

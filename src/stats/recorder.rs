@@ -130,6 +130,12 @@ impl Recorder {
         self.series.push(Sample { t_s, ..sample });
     }
 
+    /// Whether the playhead has stood still past the stall threshold while
+    /// playback should run, as of the last `position`.
+    pub fn is_stalled(&self) -> bool {
+        self.stall.is_stalled()
+    }
+
     /// The session ends (end of stream when `complete`, or stopped): closes
     /// an open stall.
     pub fn finish(&mut self, now: Instant, complete: bool) {

@@ -231,6 +231,9 @@ impl PiecewiseWindow {
                 }
             }
             PlayerEvent::Failed(error) => self.show_error(&error.user_message()),
+            // Stalls show through the state; the waits themselves are for
+            // the playback session.
+            PlayerEvent::ReadWait(_) => {}
         }
     }
 

@@ -1,0 +1,177 @@
+//! Which file of a torrent to play, and which subtitle files go with it.
+//! Pure: decided from the file names and sizes alone, before any byte
+//! arrives.
+
+use std::path::Path;
+
+use crate::engine::limits::MAX_SUBTITLE_FILE_BYTES;
+use crate::engine::metainfo::{FileEntry, Info};
+
+/// Extensions of containers GStreamer demuxes into a video, lower case.
+const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mkv", "webm", "mov", "avi", "ts", "m2ts", "mts", "mpg", "mpeg", "ogv", "flv",
+    "wmv", "3gp",
+];
+
+/// Extensions of subtitle files playbin loads as `suburi`, lower case.
+const SUBTITLE_EXTENSIONS: &[&str] = &["srt", "vtt", "ass", "ssa"];
+
+/// A file of the torrent that can be played.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlayableFile {
+    /// Index in `Info::files`.
+    pub index: usize,
+    /// Path inside the torrent.
+    pub path: String,
+    pub length: u64,
+}
+
+/// The torrent's playable videos, largest first (ties in path order): the
+/// list the UI offers, and its first entry the default.
+pub fn playable_files(info: &Info) -> Vec<PlayableFile> {
+    let mut files: Vec<PlayableFile> = info
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| !entry.pad && has_extension(&entry.path, VIDEO_EXTENSIONS))
+        .map(|(index, entry)| PlayableFile {
+            index,
+            path: entry.path.display().to_string(),
+            length: entry.length,
+        })
+        .collect();
+    files.sort_by(|a, b| b.length.cmp(&a.length).then_with(|| a.path.cmp(&b.path)));
+    files
+}
+
+/// The video played when the user did not choose: the largest.
+pub fn default_video(info: &Info) -> Option<PlayableFile> {
+    playable_files(info).into_iter().next()
+}
+
+/// Subtitle files beside the video `video` with its stem: `Movie.srt`,
+/// `Movie.en.srt` and `Movie.eng.forced.ass` go with `Movie.mkv`. Exact
+/// stems come first; files over `MAX_SUBTITLE_FILE_BYTES` are left out.
+pub fn matching_subtitles(info: &Info, video: usize) -> Vec<usize> {
+    let Some(video_entry) = info.files.get(video) else {
+        return Vec::new();
+    };
+    let (Some(stem), parent) = (file_stem(&video_entry.path), video_entry.path.parent()) else {
+        return Vec::new();
+    };
+    let mut matches: Vec<(bool, usize)> = info
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| is_subtitle(entry) && entry.path.parent() == parent)
+        .filter_map(|(index, entry)| {
+            let sub_stem = file_stem(&entry.path)?;
+            let exact = sub_stem == stem;
+            let tagged = sub_stem
+                .strip_prefix(&stem)
+                .is_some_and(|rest| rest.starts_with('.'));
+            (exact || tagged).then_some((!exact, index))
+        })
+        .collect();
+    matches.sort_unstable();
+    matches.into_iter().map(|(_, index)| index).collect()
+}
+
+fn is_subtitle(entry: &FileEntry) -> bool {
+    !entry.pad
+        && entry.length <= MAX_SUBTITLE_FILE_BYTES
+        && has_extension(&entry.path, SUBTITLE_EXTENSIONS)
+}
+
+fn has_extension(path: &Path, extensions: &[&str]) -> bool {
+    path.extension()
+        .and_then(|extension| extension.to_str())
+        .is_some_and(|extension| extensions.contains(&extension.to_ascii_lowercase().as_str()))
+}
+
+fn file_stem(path: &Path) -> Option<String> {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn info(files: &[(&str, u64)]) -> Info {
+        let mut offset = 0;
+        let files = files
+            .iter()
+            .map(|&(path, length)| {
+                let entry = FileEntry {
+                    path: PathBuf::from(path),
+                    length,
+                    offset,
+                    pad: path.contains(".pad/"),
+                };
+                offset += length;
+                entry
+            })
+            .collect();
+        Info {
+            name: "t".into(),
+            piece_length: 16384,
+            piece_hashes: Vec::new(),
+            files,
+            total_length: offset,
+            private: false,
+        }
+    }
+
+    #[test]
+    fn largest_playable_video_is_the_default_and_others_are_listed() {
+        let info = info(&[
+            ("t/sample.mkv", 1_000),
+            ("t/Movie.MP4", 9_000),
+            ("t/cover.jpg", 50_000),
+            ("t/.pad/0", 90_000),
+            ("t/extras.webm", 2_000),
+            ("t/readme", 100_000),
+        ]);
+        let listed: Vec<usize> = playable_files(&info).iter().map(|f| f.index).collect();
+        assert_eq!(listed, vec![1, 4, 0]);
+        assert_eq!(
+            default_video(&info).map(|f| f.path),
+            Some("t/Movie.MP4".into())
+        );
+    }
+
+    #[test]
+    fn a_torrent_without_a_video_has_no_default() {
+        let info = info(&[("t/a.txt", 10), ("t/b.srt", 10), ("t/c", 10)]);
+        assert_eq!(playable_files(&info), Vec::new());
+        assert_eq!(default_video(&info), None);
+    }
+
+    #[test]
+    fn subtitles_with_the_video_stem_in_its_folder_match() {
+        let info = info(&[
+            ("t/Movie.mkv", 9_000),
+            ("t/Movie.en.srt", 10),
+            ("t/movie.srt", 10),
+            ("t/Movie.vtt.txt", 10),
+            ("t/Other.srt", 10),
+            ("t/subs/Movie.srt", 10),
+            ("t/Movie2.ass", 10),
+            ("t/Movie.fr.ass", 10),
+        ]);
+        assert_eq!(matching_subtitles(&info, 0), vec![2, 1, 7]);
+        assert_eq!(matching_subtitles(&info, 99), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn subtitle_files_over_the_size_limit_are_not_loaded() {
+        let info = info(&[
+            ("t/Movie.mkv", 9_000),
+            ("t/Movie.srt", MAX_SUBTITLE_FILE_BYTES),
+            ("t/Movie.en.srt", MAX_SUBTITLE_FILE_BYTES + 1),
+        ]);
+        assert_eq!(matching_subtitles(&info, 0), vec![1]);
+    }
+}

@@ -1,0 +1,517 @@
+//! A playback session: one video of one torrent, from the engine's stream
+//! through the player, with the feedback loop back to the engine and the
+//! stats recorder fed along the way.
+//!
+//! ```text
+//!  engine ──FileStream──► EngineSource ──► torrentsrc ──► playbin ──► sinks
+//!    ▲                                                       │  PlayerEvent
+//!    │ set_playback (rate, playing), reset_read_heads (seek) ▼
+//!    └──────────────────── Session::tick, 4 Hz ◄───── position, duration,
+//!                              │                      read waits, frames
+//!                              ├─► Player::set_data_ready (startup rule)
+//!                              └─► Recorder (events, 1 Hz samples)
+//! ```
+//!
+//! The startup rule (`engine::picker::startup`) decides both when playback
+//! first starts (leaving `Prebuffering`) and when it resumes after a stall:
+//! the buffer ahead of the playhead must hold max(margin, D·(1 − r/b))
+//! seconds of media. A stall is the position standing still for more than
+//! 0.2 s while playback should run, or `torrentsrc` waiting for data with
+//! less than [`STALL_BUFFER_FLOOR_S`] buffered: the pipeline is paused
+//! until the rule allows again, so the picture stops cleanly instead of
+//! stuttering.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use tokio::runtime::Handle;
+
+use crate::engine::handle::TorrentHandle;
+use crate::engine::picker::startup::{self, StartupInput};
+use crate::engine::stream::FileStream;
+use crate::player::engine_source::{self, EngineSource};
+use crate::player::file_choice::{self, PlayableFile};
+use crate::player::torrentsrc::ReadWait;
+use crate::player::{PlaybackError, PlaybackState, Player, PlayerEvent, PlayerSinks};
+use crate::stats::recorder::Recorder;
+use crate::stats::schema::{EventKind, Sample, TorrentInfo};
+
+/// How often the session tells the engine where playback is and checks
+/// for stalls: several times within the 0.2 s stall threshold's reach.
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// The recorder's once-a-second series.
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Least buffer, seconds of media, the startup rule asks for even when the
+/// swarm is faster than the video: rides out rate jitter and the gap
+/// between the playhead and what the decoders have queued.
+pub const SAFETY_MARGIN_S: f64 = 2.0;
+
+/// A read that waits with less than this buffered ahead (seconds of media)
+/// stalls playback at once instead of running the queues dry.
+pub const STALL_BUFFER_FLOOR_S: f64 = 0.5;
+
+/// Bitrate assumed before the demuxer knows the duration, bytes/s (8
+/// Mbit/s, a high-quality 1080p stream): guessing high asks for more
+/// buffer, never too little.
+const GUESSED_BITRATE: f64 = 1_000_000.0;
+
+/// How the session decides that playback may start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StartRule {
+    /// The startup estimate: start as soon as the buffer is expected to
+    /// last to the end.
+    #[default]
+    Estimate,
+    /// Start with the first frame, whatever the rate (a baseline for
+    /// comparisons); resuming after a stall still follows the estimate.
+    Immediate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("The torrent “{0}” contains no video file that can be played.")]
+    NoPlayableFile(String),
+    #[error("Cannot open “{file}” of the torrent: {source}")]
+    Stream {
+        file: String,
+        #[source]
+        source: crate::engine::stream::StreamError,
+    },
+    #[error("Cannot choose the files to download: {0}")]
+    Engine(#[from] crate::engine::handle::EngineError),
+    #[error("Cannot build the player: {0}")]
+    Player(#[from] crate::player::PlayerSetupError),
+}
+
+/// A torrent's video chosen and opened as a stream, registered for
+/// `torrentsrc`: the player can open [`uri`](Self::uri) at once.
+pub struct PreparedPlayback {
+    pub torrent: TorrentHandle,
+    pub video: PlayableFile,
+    /// Every playable file, for the UI to offer.
+    pub playable: Vec<PlayableFile>,
+    /// Files of the torrent holding subtitles for the video.
+    pub subtitles: Vec<usize>,
+    pub uri: String,
+    source: Arc<EngineSource>,
+}
+
+impl PreparedPlayback {
+    /// Chooses the video (`file`, or the largest), makes only it and its
+    /// subtitles wanted, and opens its stream on `runtime`, the engine's.
+    pub fn new(
+        torrent: TorrentHandle,
+        file: Option<usize>,
+        runtime: Handle,
+    ) -> Result<Self, SessionError> {
+        let info = &torrent.metainfo().info;
+        let playable = file_choice::playable_files(info);
+        let video = match file {
+            Some(index) => playable.iter().find(|f| f.index == index),
+            None => playable.first(),
+        }
+        .cloned()
+        .ok_or_else(|| SessionError::NoPlayableFile(info.name.clone()))?;
+        let subtitles = file_choice::matching_subtitles(info, video.index);
+        let mut wanted = vec![false; info.files.len()];
+        for &index in subtitles.iter().chain([&video.index]) {
+            if let Some(flag) = wanted.get_mut(index) {
+                *flag = true;
+            }
+        }
+        torrent.set_wanted_files(wanted)?;
+        let stream = torrent
+            .open_stream(video.index)
+            .map_err(|source| SessionError::Stream {
+                file: video.path.clone(),
+                source,
+            })?;
+        let source = Arc::new(EngineSource::new(stream, runtime));
+        let uri = engine_source::stream_uri(torrent.info_hash(), video.index);
+        engine_source::prepare(&uri, source.clone());
+        Ok(Self {
+            torrent,
+            video,
+            playable,
+            subtitles,
+            uri,
+            source,
+        })
+    }
+
+    pub fn stream(&self) -> &FileStream {
+        self.source.stream()
+    }
+
+    /// Waits until subtitle file `file` of the torrent is complete on disk
+    /// and returns its `file://` URI for playbin's `suburi`. Subtitles are
+    /// small (see `file_choice`), so waiting for the whole file before
+    /// opening the video costs little, while a live second stream would need
+    /// a second `torrentsrc` inside playbin's subtitle branch.
+    pub async fn fetch_subtitle(&self, file: usize) -> anyhow::Result<String> {
+        /// Reads in pieces of this many bytes, discarding them: the data
+        /// only has to be verified and on disk.
+        const CHUNK: usize = 256 * 1024;
+        let stream = self.torrent.open_stream(file)?;
+        let mut offset = 0;
+        while offset < stream.len() {
+            let read = stream.read_at(offset, CHUNK).await?;
+            anyhow::ensure!(!read.is_empty(), "short read of {}", stream.name());
+            offset += read.len() as u64;
+        }
+        Ok(gst::glib::filename_to_uri(stream.path(), None)?.to_string())
+    }
+}
+
+impl Drop for PreparedPlayback {
+    fn drop(&mut self) {
+        engine_source::withdraw(&self.uri);
+    }
+}
+
+/// What the session's caller learns from one step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SessionEvent {
+    State(PlaybackState),
+    /// The playhead moved (media seconds).
+    Position(f64),
+    /// The stream ended; `complete` is false when it ended before its
+    /// duration.
+    Ended {
+        complete: bool,
+    },
+    Failed(PlaybackError),
+}
+
+/// First frames the session waits for: after opening, and after a
+/// flushing seek (frames queued before the flush do not count).
+#[derive(Default)]
+struct FrameWatch(AtomicU8);
+
+const FRAME_NONE: u8 = 0;
+const FRAME_NEXT: u8 = 1;
+const FRAME_AFTER_FLUSH: u8 = 2;
+
+/// One video playing from a torrent.
+pub struct Session {
+    prepared: PreparedPlayback,
+    player: Player,
+    player_events: async_channel::Receiver<PlayerEvent>,
+    frames: async_channel::Receiver<Instant>,
+    frame_watch: Arc<FrameWatch>,
+    recorder: Recorder,
+    /// What the recorder knows of the torrent, completed with the duration.
+    torrent_info: TorrentInfo,
+    state: PlaybackState,
+    position_s: f64,
+    duration_s: Option<f64>,
+    /// `torrentsrc` is blocked in a read.
+    reader_waiting: bool,
+    /// The pipeline is held paused by us (prebuffering or a stall).
+    holding: bool,
+    started: bool,
+    seek_target_s: Option<f64>,
+    last_sample: Option<Instant>,
+    ticker: tokio::time::Interval,
+}
+
+impl Session {
+    /// Opens `prepared` in a new player rendering into `sinks`; events are
+    /// recorded into `recorder`.
+    pub fn start(
+        prepared: PreparedPlayback,
+        sinks: PlayerSinks,
+        subtitle_uri: Option<&str>,
+        mut recorder: Recorder,
+        start_rule: StartRule,
+    ) -> Result<Self, SessionError> {
+        let frame_watch = Arc::new(FrameWatch(AtomicU8::new(FRAME_NEXT)));
+        let (frames_tx, frames) = async_channel::bounded(4);
+        if let Some(pad) = sinks.video.static_pad("sink") {
+            let watch = frame_watch.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_FLUSH,
+                move |_, info| {
+                    let flag = &watch.0;
+                    match &info.data {
+                        Some(gst::PadProbeData::Event(event))
+                            if event.type_() == gst::EventType::FlushStop =>
+                        {
+                            let _ = flag.compare_exchange(
+                                FRAME_AFTER_FLUSH,
+                                FRAME_NEXT,
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            );
+                        }
+                        Some(gst::PadProbeData::Buffer(_))
+                            if flag
+                                .compare_exchange(
+                                    FRAME_NEXT,
+                                    FRAME_NONE,
+                                    Ordering::AcqRel,
+                                    Ordering::Acquire,
+                                )
+                                .is_ok() =>
+                        {
+                            let _ = frames_tx.try_send(Instant::now());
+                        }
+                        _ => {}
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
+        }
+        let (player, player_events) = Player::new(sinks)?;
+        let info = &prepared.torrent.metainfo().info;
+        let torrent_info = TorrentInfo {
+            name: info.name.clone(),
+            info_hash: prepared.torrent.info_hash().to_hex(),
+            file: prepared.video.path.clone(),
+            file_size: prepared.video.length,
+            piece_length: u64::from(info.piece_length),
+            duration_s: None,
+            bitrate_bytes_per_s: None,
+        };
+        recorder.set_torrent(torrent_info.clone());
+        player.open_with_subtitles(&prepared.uri, subtitle_uri);
+        let holding = start_rule == StartRule::Estimate;
+        if holding {
+            player.set_data_ready(false);
+        }
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Self {
+            prepared,
+            player,
+            player_events,
+            frames,
+            frame_watch,
+            recorder,
+            torrent_info,
+            state: PlaybackState::Opening,
+            position_s: 0.0,
+            duration_s: None,
+            reader_waiting: false,
+            holding,
+            started: false,
+            seek_target_s: None,
+            last_sample: None,
+            ticker,
+        })
+    }
+
+    pub fn player(&self) -> &Player {
+        &self.player
+    }
+
+    pub fn prepared(&self) -> &PreparedPlayback {
+        &self.prepared
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    pub fn recorder_mut(&mut self) -> &mut Recorder {
+        &mut self.recorder
+    }
+
+    pub fn into_recorder(self) -> Recorder {
+        self.recorder
+    }
+
+    pub fn state(&self) -> PlaybackState {
+        self.state
+    }
+
+    /// The playhead, media seconds.
+    pub fn position_s(&self) -> f64 {
+        self.position_s
+    }
+
+    pub fn duration_s(&self) -> Option<f64> {
+        self.duration_s
+    }
+
+    /// Seeks to `target_s` (media seconds): the engine forgets the old read
+    /// heads so the pieces at the target come first.
+    pub fn seek(&mut self, target_s: f64) {
+        let target_s = target_s.max(0.0);
+        self.recorder.seek(Instant::now(), target_s);
+        self.frame_watch
+            .0
+            .store(FRAME_AFTER_FLUSH, Ordering::Release);
+        self.seek_target_s = Some(target_s);
+        self.prepared.stream().reset_read_heads();
+        self.player
+            .seek(gst::ClockTime::from_nseconds((target_s * 1e9) as u64));
+    }
+
+    /// Waits for the next thing to happen: a player event, a frame, or the
+    /// next tick of the feedback loop. Returns what the caller should know.
+    pub async fn step(&mut self) -> Option<SessionEvent> {
+        tokio::select! {
+            event = self.player_events.recv() => match event {
+                Ok(event) => self.player_event(event),
+                // The player's worker is gone: nothing more will happen.
+                Err(_) => Some(SessionEvent::Failed(PlaybackError::Other(
+                    "the player stopped".into(),
+                ))),
+            },
+            Ok(at) = self.frames.recv() => {
+                self.recorder.frame_shown(at);
+                None
+            }
+            _ = self.ticker.tick() => {
+                self.tick(Instant::now());
+                None
+            }
+        }
+    }
+
+    fn player_event(&mut self, event: PlayerEvent) -> Option<SessionEvent> {
+        let now = Instant::now();
+        match event {
+            PlayerEvent::State(state) => {
+                self.state = state;
+                Some(SessionEvent::State(state))
+            }
+            PlayerEvent::Progress { position, duration } => {
+                self.position_s = position.nseconds() as f64 / 1e9;
+                if let Some(duration) = duration {
+                    self.duration_known(duration.nseconds() as f64 / 1e9);
+                }
+                if self.seek_target_s.is_some() && self.state != PlaybackState::Seeking {
+                    self.seek_target_s = None;
+                }
+                Some(SessionEvent::Position(self.position_s))
+            }
+            PlayerEvent::Ended { complete, .. } => {
+                self.recorder.finish(now, complete);
+                Some(SessionEvent::Ended { complete })
+            }
+            PlayerEvent::Failed(error) => {
+                self.recorder.event(
+                    now,
+                    EventKind::Error {
+                        message: error.user_message(),
+                    },
+                );
+                Some(SessionEvent::Failed(error))
+            }
+            PlayerEvent::ReadWait(wait) => {
+                self.reader_waiting = matches!(wait, ReadWait::Started { .. });
+                None
+            }
+        }
+    }
+
+    fn duration_known(&mut self, duration_s: f64) {
+        if duration_s <= 0.0 || self.duration_s == Some(duration_s) {
+            return;
+        }
+        self.duration_s = Some(duration_s);
+        self.torrent_info.duration_s = Some(duration_s);
+        self.torrent_info.bitrate_bytes_per_s =
+            Some(self.prepared.video.length as f64 / duration_s);
+        self.recorder.set_torrent(self.torrent_info.clone());
+    }
+
+    /// Media bytes per second: file size over duration, or the guess.
+    fn bitrate(&self) -> f64 {
+        match self.duration_s {
+            Some(duration) => self.prepared.video.length as f64 / duration,
+            None => GUESSED_BITRATE,
+        }
+    }
+
+    /// Seconds of media verified without a gap after the playhead, and
+    /// whether that run reaches the end of the file.
+    fn buffer_ahead(&self) -> (f64, bool) {
+        let bitrate = self.bitrate();
+        let length = self.prepared.video.length;
+        let playhead = ((self.position_s * bitrate) as u64).min(length);
+        let verified = self.prepared.stream().verified_len_from(playhead);
+        (verified as f64 / bitrate, playhead + verified >= length)
+    }
+
+    /// The feedback loop: tells the engine the playback rate, detects and
+    /// ends stalls with the startup rule, samples for the recorder.
+    fn tick(&mut self, now: Instant) {
+        // While seeking, the position is the old one or the target, neither
+        // of which is playback.
+        if self.state != PlaybackState::Seeking
+            && let Some(position) = self.player.position()
+        {
+            self.position_s = position.nseconds() as f64 / 1e9;
+        }
+        let bitrate = self.bitrate();
+        let stats = self.prepared.torrent.stats();
+        let (buffer_s, to_the_end) = self.buffer_ahead();
+        let should_run = matches!(self.state, PlaybackState::Playing | PlaybackState::Stalled);
+        // Waiting to start or to resume is when deadlines matter most.
+        let wants_to_play = !matches!(
+            self.state,
+            PlaybackState::Paused | PlaybackState::Ended | PlaybackState::Error
+        );
+        self.prepared.stream().set_playback(bitrate, wants_to_play);
+        self.recorder.position(now, self.position_s, should_run);
+        if !self.started && self.position_s > 0.0 && self.state == PlaybackState::Playing {
+            self.started = true;
+        }
+
+        let remaining_s = self
+            .duration_s
+            .unwrap_or(self.prepared.video.length as f64 / bitrate)
+            - self.position_s;
+        let estimate = startup::estimate(&StartupInput {
+            download_bytes_per_second: stats.download_rate,
+            media_bytes_per_second: bitrate,
+            remaining_secs: remaining_s,
+            buffered_secs: buffer_s,
+            safety_margin_secs: SAFETY_MARGIN_S.min(remaining_s.max(0.0)),
+        });
+        let enough = estimate.can_start_now || to_the_end;
+        if self.holding && enough {
+            self.holding = false;
+            self.player.set_data_ready(true);
+            if !self.started {
+                self.recorder.event(now, EventKind::PrebufferDone);
+            }
+        } else if !self.holding && self.state == PlaybackState::Playing && self.started {
+            let frozen = self.recorder.is_stalled();
+            let starving = self.reader_waiting && buffer_s < STALL_BUFFER_FLOOR_S;
+            if (frozen || starving) && !enough {
+                self.holding = true;
+                self.player.set_data_ready(false);
+            }
+        }
+
+        if self
+            .last_sample
+            .is_none_or(|last| now.duration_since(last) >= SAMPLE_INTERVAL)
+        {
+            self.last_sample = Some(now);
+            self.recorder.sample(
+                now,
+                Sample {
+                    download_bytes_per_s: stats.download_rate,
+                    upload_bytes_per_s: stats.upload_rate,
+                    peers: u32::try_from(stats.peers).unwrap_or(u32::MAX),
+                    buffer_ahead_s: buffer_s,
+                    position_s: self.position_s,
+                    pieces_had: stats.pieces_had,
+                    bytes_down: stats.bytes_downloaded,
+                    bytes_up: stats.bytes_uploaded,
+                    bytes_wasted: stats.wasted_bytes,
+                    ..Sample::default()
+                },
+            );
+        }
+    }
+}
