@@ -15,6 +15,9 @@ const ENCODE_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(300);
 pub enum SampleFormat {
     /// H.264 and AAC in MP4, index at the start.
     Mp4H264Aac,
+    /// H.264 and AAC in MP4, index at the end (as recorders write it): a
+    /// streaming player needs the file's tail before the first frame.
+    Mp4H264AacIndexAtEnd,
     /// VP9 and Opus in WebM.
     WebmVp9Opus,
 }
@@ -22,7 +25,7 @@ pub enum SampleFormat {
 impl SampleFormat {
     pub fn extension(self) -> &'static str {
         match self {
-            Self::Mp4H264Aac => "mp4",
+            Self::Mp4H264Aac | Self::Mp4H264AacIndexAtEnd => "mp4",
             Self::WebmVp9Opus => "webm",
         }
     }
@@ -118,7 +121,7 @@ impl SampleVideo {
         } = *self;
         let samples_per_frame = AUDIO_RATE / fps;
         let (video_encoder, audio_encoder, muxer) = match self.format {
-            SampleFormat::Mp4H264Aac => (
+            SampleFormat::Mp4H264Aac | SampleFormat::Mp4H264AacIndexAtEnd => (
                 format!(
                     "{} speed-preset=ultrafast key-int-max={fps} ! h264parse",
                     require("x264enc", "H.264", "gstreamer1.0-plugins-ugly")?
@@ -132,7 +135,11 @@ impl SampleVideo {
                         }
                     )?
                 ),
-                "mp4mux faststart=true",
+                if self.format == SampleFormat::Mp4H264Aac {
+                    "mp4mux faststart=true"
+                } else {
+                    "mp4mux faststart=false"
+                },
             ),
             SampleFormat::WebmVp9Opus => (
                 format!(

@@ -1,0 +1,292 @@
+//! `piecewise play --headless` end to end: a libtorrent seeder on 127.0.0.1
+//! serves a video generated with GStreamer, Piecewise plays it in real time
+//! through the engine's stream and writes its stats.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::peers::{Peer, create_torrent, libtorrent, write_data};
+use common::{ten_second_video, write_video};
+use piecewise::player::sample::SampleFormat;
+use piecewise::stats::schema::{EventKind, Run};
+
+const PIECE: u32 = 32 * 1024;
+
+/// Longest a headless run may take before the test calls it a hang.
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
+struct Swarm {
+    dir: tempfile::TempDir,
+    torrent: PathBuf,
+    video: PathBuf,
+    seeder: Peer,
+}
+
+/// A 10 s video in `format` as a torrent, seeded by libtorrent at
+/// `upload_limit` bytes/s (0: unlimited).
+fn swarm(format: SampleFormat, upload_limit: u64) -> Swarm {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let video = write_video(&seed_dir, ten_second_video(format));
+    let torrent = dir.path().join("video.torrent");
+    create_torrent(&video, &torrent, PIECE, &[]);
+    let seeder = libtorrent(
+        "seed",
+        &torrent,
+        &seed_dir,
+        &["--upload-limit".into(), upload_limit.to_string()],
+    );
+    Swarm {
+        dir,
+        torrent,
+        video,
+        seeder,
+    }
+}
+
+/// Runs `piecewise play --headless` with `extra` arguments; kills it after
+/// `RUN_TIMEOUT`.
+fn play(dir: &Path, torrent: &Path, peers: &[String], extra: &[&str]) -> (Output, Option<Run>) {
+    let stats = dir.join("stats.json");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
+    command
+        .args(["play", "--headless", "--listen-ip", "127.0.0.1"])
+        .arg("--download-dir")
+        .arg(dir.join("download"))
+        .arg("--stats-json")
+        .arg(&stats)
+        .args(extra);
+    for peer in peers {
+        command.arg("--peer").arg(peer);
+    }
+    let mut child = command
+        .arg(torrent)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("piecewise play hung");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    let run = std::fs::read_to_string(&stats)
+        .ok()
+        .map(|json| serde_json::from_str(&json).expect("stats JSON follows the schema"));
+    (output, run)
+}
+
+fn first(run: &Run, wanted: fn(&EventKind) -> bool) -> Option<f64> {
+    run.events
+        .iter()
+        .find(|event| wanted(&event.kind))
+        .map(|event| event.t_s)
+}
+
+/// What every successful run's stats must satisfy.
+fn assert_consistent(run: &Run, video: &Path) {
+    let summary = &run.summary;
+    let torrent = run.torrent.as_ref().expect("torrent recorded");
+    assert_eq!(
+        torrent.file_size,
+        std::fs::metadata(video).unwrap().len(),
+        "the played file"
+    );
+    let duration = torrent.duration_s.expect("duration known");
+    assert!((duration - 10.0).abs() < 0.5, "duration {duration}");
+    let first_frame = summary.first_frame_s.expect("a first frame");
+    let after_add = summary.first_frame_after_add_s.expect("added before it");
+    assert!(0.0 < after_add && after_add <= first_frame);
+    assert!(summary.play_start_s.expect("playback started") >= first_frame);
+    assert!(
+        run.events.windows(2).all(|w| w[0].t_s <= w[1].t_s),
+        "events in time order"
+    );
+    assert!(
+        run.series.windows(2).all(|w| w[0].t_s < w[1].t_s),
+        "series increasing"
+    );
+    assert!(summary.bytes_down > 0);
+    assert!(run.series.iter().any(|sample| sample.pieces_had > 0));
+    let order = [
+        first(run, |k| *k == EventKind::TorrentAdded),
+        first(run, |k| *k == EventKind::FirstPeer),
+        first(run, |k| *k == EventKind::FirstFrame),
+        first(run, |k| *k == EventKind::PlaybackStarted),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0].unwrap() <= w[1].unwrap()),
+        "added, first peer, first frame, playback: {order:?}"
+    );
+}
+
+fn headless_playback_plays_without_stalls(format: SampleFormat) {
+    let swarm = swarm(format, 0);
+    let peers = [swarm.seeder.addr.to_string()];
+    let (output, run) = play(
+        swarm.dir.path(),
+        &swarm.torrent,
+        &peers,
+        &["--play-seconds", "3"],
+    );
+    assert!(output.status.success(), "play failed");
+    let run = run.expect("stats written");
+    assert_consistent(&run, &swarm.video);
+    assert!(
+        run.summary.played_s >= 3.0,
+        "played {}",
+        run.summary.played_s
+    );
+    assert_eq!(run.summary.stall_count, 0, "stalls with ample bandwidth");
+    assert!(first(&run, |k| *k == EventKind::PrebufferDone).is_some());
+}
+
+#[test]
+fn mp4_with_its_index_at_the_end_plays_from_the_swarm_without_stalls() {
+    headless_playback_plays_without_stalls(SampleFormat::Mp4H264AacIndexAtEnd);
+}
+
+#[test]
+fn webm_plays_from_the_swarm_without_stalls() {
+    headless_playback_plays_without_stalls(SampleFormat::WebmVp9Opus);
+}
+
+#[test]
+fn seeder_slower_than_the_bitrate_stalls_playback_which_then_resumes() {
+    // Measure the bitrate first, then seed at 70 % of it.
+    let probe = tempfile::tempdir().unwrap();
+    let video = write_video(probe.path(), ten_second_video(SampleFormat::Mp4H264Aac));
+    let bitrate = std::fs::metadata(&video).unwrap().len() / 10;
+    let swarm = swarm(SampleFormat::Mp4H264Aac, bitrate * 7 / 10);
+    let peers = [swarm.seeder.addr.to_string()];
+    // Starting with the first frame, as a naive player would, must stall.
+    let (output, run) = play(
+        swarm.dir.path(),
+        &swarm.torrent,
+        &peers,
+        &["--start", "immediate", "--play-seconds", "4"],
+    );
+    assert!(output.status.success(), "play failed");
+    let run = run.expect("stats written");
+    assert_consistent(&run, &swarm.video);
+    assert!(run.summary.stall_count >= 1, "no stall recorded");
+    let stall_end = first(&run, |k| matches!(k, EventKind::StallEnd { .. })).unwrap();
+    // Resumed: the playhead moved on after the stall.
+    let before = run
+        .series
+        .iter()
+        .filter(|s| s.t_s <= stall_end)
+        .map(|s| s.position_s)
+        .fold(0.0, f64::max);
+    let after = run.series.last().unwrap().position_s;
+    assert!(
+        after > before + 0.5,
+        "position {before} → {after} after the stall"
+    );
+}
+
+#[test]
+fn seek_to_the_middle_lands_within_a_second_and_its_resume_time_is_recorded() {
+    let swarm = swarm(SampleFormat::Mp4H264Aac, 0);
+    let peers = [swarm.seeder.addr.to_string()];
+    let (output, run) = play(
+        swarm.dir.path(),
+        &swarm.torrent,
+        &peers,
+        &["--seek-at", "1", "--seek-to", "0.5", "--play-seconds", "3"],
+    );
+    assert!(output.status.success(), "play failed");
+    let run = run.expect("stats written");
+    assert_consistent(&run, &swarm.video);
+    let (seek_at, target) = run
+        .events
+        .iter()
+        .find_map(|event| match event.kind {
+            EventKind::Seek { target_s } => Some((event.t_s, target_s)),
+            _ => None,
+        })
+        .expect("a seek");
+    assert!((target - 5.0).abs() < 0.5, "target {target}");
+    let resumed = first(&run, |k| *k == EventKind::SeekResumed).expect("seek resumed");
+    let resume_s = run.summary.seek_resume_s.expect("seek resume time");
+    assert!((resume_s - (resumed - seek_at)).abs() < 1e-6);
+    // The first sample after the resume: where playback landed plus the
+    // time played since.
+    let sample = run
+        .series
+        .iter()
+        .find(|s| s.t_s > resumed)
+        .expect("a sample after the seek");
+    let landed = sample.position_s - (sample.t_s - resumed);
+    assert!(
+        (landed - target).abs() <= 1.0,
+        "landed at {landed} for {target}"
+    );
+}
+
+#[test]
+fn torrent_without_a_playable_file_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("seed/notes.bin");
+    write_data(&data, 100_000, 3);
+    let torrent = dir.path().join("notes.torrent");
+    create_torrent(&data, &torrent, PIECE, &[]);
+    let (output, _) = play(dir.path(), &torrent, &[], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("contains no video file that can be played"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn magnet_link_fails_clearly_until_metadata_exchange_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, _) = play(
+        dir.path(),
+        Path::new("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"),
+        &[],
+        &[],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("metadata exchange"), "{stderr}");
+}
+
+#[test]
+fn no_reachable_peer_fails_after_the_timeout() {
+    let swarm = swarm(SampleFormat::Mp4H264Aac, 0);
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    let (output, run) = play(
+        swarm.dir.path(),
+        &swarm.torrent,
+        &[closed],
+        &["--timeout", "3"],
+    );
+    assert!(!output.status.success());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("No peers"), "{stderr}");
+    let run = run.expect("stats written on failure too");
+    assert!(
+        run.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Error { .. }))
+    );
+}
