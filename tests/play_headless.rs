@@ -290,3 +290,37 @@ fn no_reachable_peer_fails_after_the_timeout() {
             .any(|e| matches!(e.kind, EventKind::Error { .. }))
     );
 }
+
+#[test]
+fn subtitle_file_beside_the_video_in_the_torrent_is_loaded_as_a_text_track() {
+    let dir = tempfile::tempdir().unwrap();
+    let movie = dir.path().join("seed/movie");
+    std::fs::create_dir_all(&movie).unwrap();
+    let video = write_video(&movie, ten_second_video(SampleFormat::Mp4H264Aac));
+    std::fs::rename(&video, movie.join("Movie.mp4")).unwrap();
+    std::fs::write(
+        movie.join("Movie.vtt"),
+        "WEBVTT\n\n00:00:00.500 --> 00:00:04.000\nHello from the torrent\n",
+    )
+    .unwrap();
+    let torrent = dir.path().join("movie.torrent");
+    create_torrent(&movie, &torrent, PIECE, &[]);
+    let seeder = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
+    let (output, _) = play(
+        dir.path(),
+        &torrent,
+        &[seeder.addr.to_string()],
+        &["--play-seconds", "1"],
+    );
+    assert!(output.status.success(), "play failed");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Movie.vtt"),
+        "subtitles not loaded: {stderr}"
+    );
+    let tracks = stderr
+        .lines()
+        .find(|line| line.contains(" tracks "))
+        .expect("tracks logged");
+    assert!(!tracks.contains("text=[]"), "no text track: {tracks}");
+}

@@ -14,7 +14,7 @@ use clap::{Args, ValueEnum};
 use crate::engine::events::TorrentEvent;
 use crate::engine::handle::{Engine, EngineConfig, TorrentSource};
 use crate::engine::picker::{DeadlineParams, Policy};
-use crate::player::session::{PreparedPlayback, Session, SessionEvent, StartRule};
+use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
 use crate::player::{PlaybackError, PlayerSinks};
 use crate::stats::recorder::{Recorder, process_start};
 use crate::stats::schema::{EventKind, PolicyInfo};
@@ -146,7 +146,10 @@ async fn play_headless(args: PlayArgs, mut recorder: Recorder) -> (anyhow::Resul
     let subtitle_uri = match prepared.subtitles.first() {
         Some(&file) => {
             match tokio::time::timeout(SUBTITLE_WAIT, prepared.fetch_subtitle(file)).await {
-                Ok(Ok(uri)) => Some(uri),
+                Ok(Ok(uri)) => {
+                    tracing::info!(%uri, "subtitles");
+                    Some(uri)
+                }
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "playing without subtitles");
                     None
@@ -225,16 +228,19 @@ async fn open(
 }
 
 /// Real-time sinks without output: `sync=true` plays at the clock's pace.
-fn headless_sinks() -> anyhow::Result<PlayerSinks> {
+fn headless_sinks() -> anyhow::Result<SessionSinks> {
     let fakesink = || {
         gst::ElementFactory::make("fakesink")
             .property("sync", true)
             .build()
             .context("GStreamer's fakesink is missing (gstreamer1.0 core)")
     };
-    Ok(PlayerSinks {
-        video: fakesink()?,
-        audio: Some(fakesink()?),
+    Ok(SessionSinks {
+        player: PlayerSinks {
+            video: fakesink()?,
+            audio: Some(fakesink()?),
+        },
+        text: Some(fakesink()?),
     })
 }
 

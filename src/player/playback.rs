@@ -243,6 +243,13 @@ impl Player {
         self.send(Command::Seek(position));
     }
 
+    /// Renders subtitle text into `sink` instead of overlaying it on the
+    /// video (which needs `textoverlay`, package gstreamer1.0-x). Call
+    /// before `open`.
+    pub fn set_text_sink(&self, sink: &gst::Element) {
+        self.playbin.set_property("text-sink", sink);
+    }
+
     /// The playhead now (a query answered by the sinks; never blocks on
     /// data), for callers that sample faster than `Progress` arrives.
     pub fn position(&self) -> Option<gst::ClockTime> {

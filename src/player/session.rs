@@ -187,6 +187,13 @@ pub enum SessionEvent {
     Failed(PlaybackError),
 }
 
+/// Where a session renders.
+pub struct SessionSinks {
+    pub player: PlayerSinks,
+    /// Subtitle text, when not overlaid on the video.
+    pub text: Option<gst::Element>,
+}
+
 /// First frames the session waits for: after opening, and after a
 /// flushing seek (frames queued before the flush do not count).
 #[derive(Default)]
@@ -216,6 +223,8 @@ pub struct Session {
     started: bool,
     seek_target_s: Option<f64>,
     last_sample: Option<Instant>,
+    /// The consumption rate and play flag last sent to the engine.
+    sent_playback: Option<(f64, bool)>,
     ticker: tokio::time::Interval,
 }
 
@@ -224,14 +233,14 @@ impl Session {
     /// recorded into `recorder`.
     pub fn start(
         prepared: PreparedPlayback,
-        sinks: PlayerSinks,
+        sinks: SessionSinks,
         subtitle_uri: Option<&str>,
         mut recorder: Recorder,
         start_rule: StartRule,
     ) -> Result<Self, SessionError> {
         let frame_watch = Arc::new(FrameWatch(AtomicU8::new(FRAME_NEXT)));
         let (frames_tx, frames) = async_channel::bounded(4);
-        if let Some(pad) = sinks.video.static_pad("sink") {
+        if let Some(pad) = sinks.player.video.static_pad("sink") {
             let watch = frame_watch.clone();
             pad.add_probe(
                 gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_FLUSH,
@@ -266,7 +275,11 @@ impl Session {
                 },
             );
         }
-        let (player, player_events) = Player::new(sinks)?;
+        let text_sink = sinks.text.clone();
+        let (player, player_events) = Player::new(sinks.player)?;
+        if let Some(text_sink) = &text_sink {
+            player.set_text_sink(text_sink);
+        }
         let info = &prepared.torrent.metainfo().info;
         let torrent_info = TorrentInfo {
             name: info.name.clone(),
@@ -301,6 +314,7 @@ impl Session {
             started: false,
             seek_target_s: None,
             last_sample: None,
+            sent_playback: None,
             ticker,
         })
     }
@@ -365,6 +379,9 @@ impl Session {
             },
             Ok(at) = self.frames.recv() => {
                 self.recorder.frame_shown(at);
+                // Every stream is linked once a frame is out.
+                let tracks = self.player.tracks();
+                tracing::info!(audio = ?tracks.audio, text = ?tracks.text, "tracks");
                 None
             }
             _ = self.ticker.tick() => {
@@ -459,7 +476,14 @@ impl Session {
             self.state,
             PlaybackState::Paused | PlaybackState::Ended | PlaybackState::Error
         );
-        self.prepared.stream().set_playback(bitrate, wants_to_play);
+        // The read heads already carry the position in bytes (each read
+        // moves one), and a seek resets them; the rate and the play flag are
+        // sent when they change, so the picker's windows are not rebuilt for
+        // nothing.
+        if self.sent_playback != Some((bitrate, wants_to_play)) {
+            self.sent_playback = Some((bitrate, wants_to_play));
+            self.prepared.stream().set_playback(bitrate, wants_to_play);
+        }
         self.recorder.position(now, self.position_s, should_run);
         if !self.started && self.position_s > 0.0 && self.state == PlaybackState::Playing {
             self.started = true;
