@@ -2,7 +2,8 @@
 //! the desktop hands it, quits cleanly on SIGTERM and SIGINT.
 
 use crate::config::{APP_ID, RESOURCE_PREFIX};
-use crate::ui::PiecewiseWindow;
+use crate::ui::open_request::decide_argument;
+use crate::ui::{PiecewisePreferences, PiecewiseWindow};
 use adw::prelude::*;
 use gtk::{gio, glib};
 use std::path::Path;
@@ -30,8 +31,7 @@ pub fn run(location: Option<String>) -> glib::ExitCode {
         .build();
     app.connect_startup(|app| {
         load_css();
-        app.set_accels_for_action("win.play-pause", &["space", "k"]);
-        app.set_accels_for_action("window.close", &["<Control>w"]);
+        setup_actions(app);
         for signal in [libc::SIGTERM, libc::SIGINT] {
             glib::unix_signal_add_local(
                 signal,
@@ -55,6 +55,7 @@ pub fn run(location: Option<String>) -> glib::ExitCode {
     });
     app.connect_activate(|app| {
         window(app).present();
+        tracing::info!("window presented");
     });
     app.connect_command_line(|app, command_line| {
         let cwd = command_line.cwd();
@@ -63,9 +64,14 @@ pub fn run(location: Option<String>) -> glib::ExitCode {
         // The first argument is the program name.
         for argument in arguments.iter().skip(1) {
             let raw = argument.to_string_lossy();
-            window.open_uri(&media_uri(&raw, cwd.as_deref()), &display_name(&raw));
+            match decide_argument(&raw, cwd.as_deref()) {
+                Some(Ok(open)) => window.open(open),
+                Some(Err(rejection)) => window.reject(&rejection),
+                None => window.open_uri(&media_uri(&raw, cwd.as_deref()), &display_name(&raw)),
+            }
         }
         window.present();
+        tracing::info!("window presented");
         glib::ExitCode::SUCCESS
     });
     app.connect_open(|app, files, _hint| {
@@ -75,7 +81,11 @@ pub fn run(location: Option<String>) -> glib::ExitCode {
                 .basename()
                 .map(|name| name.display().to_string())
                 .unwrap_or_else(|| file.uri().to_string());
-            window.open_uri(&file.uri(), &name);
+            match decide_argument(&file.uri(), None) {
+                Some(Ok(open)) => window.open(open),
+                Some(Err(rejection)) => window.reject(&rejection),
+                None => window.open_uri(&file.uri(), &name),
+            }
         }
         window.present();
     });
@@ -90,6 +100,56 @@ fn window(app: &adw::Application) -> PiecewiseWindow {
     app.active_window()
         .and_downcast::<PiecewiseWindow>()
         .unwrap_or_else(|| PiecewiseWindow::new(app))
+}
+
+/// One press of ←/→.
+const SEEK_STEP_SECONDS: f64 = 10.0;
+
+/// One press of ↑/↓, on the 0–1 volume scale.
+const VOLUME_STEP: f64 = 0.1;
+
+/// App actions and every keyboard shortcut (the window's actions are in
+/// `ui::window`; `gtk/help-overlay.ui` lists them for people).
+fn setup_actions(app: &adw::Application) {
+    let quit = gio::ActionEntry::builder("quit")
+        .activate(|app: &adw::Application, _, _| {
+            // Closing the windows first stops their pipelines.
+            for window in app.windows() {
+                window.close();
+            }
+            app.quit();
+        })
+        .build();
+    let preferences = gio::ActionEntry::builder("preferences")
+        .activate(|app: &adw::Application, _, _| {
+            let window = window(app);
+            PiecewisePreferences::new(&window, window.settings()).present();
+        })
+        .build();
+    app.add_action_entries([quit, preferences]);
+    let steps = [
+        (format!("win.seek-by({:?})", -SEEK_STEP_SECONDS), "Left"),
+        (format!("win.seek-by({SEEK_STEP_SECONDS:?})"), "Right"),
+        (format!("win.volume-by({VOLUME_STEP:?})"), "Up"),
+        (format!("win.volume-by({:?})", -VOLUME_STEP), "Down"),
+    ];
+    for (action, key) in &steps {
+        app.set_accels_for_action(action, &[key]);
+    }
+    let accels: [(&str, &[&str]); 9] = [
+        ("win.play-pause", &["space", "k"]),
+        ("win.toggle-fullscreen", &["f"]),
+        ("win.leave-fullscreen", &["Escape"]),
+        ("win.open-torrent", &["<Control>o"]),
+        ("win.paste", &["<Control>v"]),
+        ("window.close", &["<Control>w"]),
+        ("app.quit", &["<Control>q"]),
+        ("app.preferences", &["<Control>comma"]),
+        ("win.show-help-overlay", &["<Control>question"]),
+    ];
+    for (action, keys) in accels {
+        app.set_accels_for_action(action, keys);
+    }
 }
 
 fn load_css() {

@@ -2,7 +2,11 @@
 //! handle and event channel.
 
 mod clock;
+pub mod open_request;
+mod preferences;
+pub mod settings;
 mod window;
 
 pub use clock::format_clock;
+pub use preferences::PiecewisePreferences;
 pub use window::PiecewiseWindow;

@@ -1,25 +1,66 @@
-//! The player window: video, controls and an error page.
+//! The main window: start page, opening status, video with overlay
+//! controls, error page; drops, pastes and keyboard actions.
 
 use crate::i18n::{gettext, gettext_f};
 use crate::player::{PlaybackState, Player, PlayerEvent, PlayerSinks};
 use crate::ui::format_clock;
+use crate::ui::open_request::{Open, Rejection, decide_files, decide_text};
+use crate::ui::settings::{self, Key};
 use adw::prelude::*;
 use adw::subclass::prelude::*;
-use gtk::{gdk, glib};
+use gtk::{gdk, gio, glib};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long the controls stay over a playing video after the pointer stops.
+const CONTROLS_HIDE_DELAY: Duration = Duration::from_millis(2500);
+
+/// Actions that only make sense with a video on screen; disabled elsewhere
+/// so that their keys (Space, arrows) reach the start page's widgets.
+const PLAYBACK_ACTIONS: [&str; 6] = [
+    "play-pause",
+    "seek",
+    "seek-by",
+    "set-volume",
+    "volume-by",
+    "toggle-fullscreen",
+];
 
 mod imp {
     use super::*;
-    use std::cell::{Cell, RefCell};
+    use std::cell::{Cell, OnceCell, RefCell};
 
     #[derive(Debug, Default, gtk::CompositeTemplate)]
     #[template(resource = "/io/github/piecewise/Piecewise/ui/window.ui")]
     pub struct PiecewiseWindow {
         #[template_child]
+        pub toast_overlay: TemplateChild<adw::ToastOverlay>,
+        #[template_child]
+        pub header_bar: TemplateChild<adw::HeaderBar>,
+        #[template_child]
         pub window_title: TemplateChild<adw::WindowTitle>,
         #[template_child]
         pub stack: TemplateChild<gtk::Stack>,
         #[template_child]
+        pub magnet_entry: TemplateChild<gtk::Entry>,
+        #[template_child]
+        pub magnet_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub recent_box: TemplateChild<gtk::Box>,
+        #[template_child]
+        pub recent_list: TemplateChild<gtk::ListBox>,
+        #[template_child]
+        pub opening_page: TemplateChild<adw::StatusPage>,
+        #[template_child]
+        pub video_overlay: TemplateChild<gtk::Overlay>,
+        #[template_child]
         pub picture: TemplateChild<gtk::Picture>,
+        #[template_child]
+        pub controls_revealer: TemplateChild<gtk::Revealer>,
+        #[template_child]
+        pub controls: TemplateChild<gtk::Box>,
+        #[template_child]
+        pub status_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub play_button: TemplateChild<gtk::Button>,
         #[template_child]
@@ -31,11 +72,23 @@ mod imp {
         #[template_child]
         pub volume_button: TemplateChild<gtk::VolumeButton>,
         #[template_child]
+        pub fullscreen_button: TemplateChild<gtk::Button>,
+        #[template_child]
         pub error_page: TemplateChild<adw::StatusPage>,
+        pub settings: OnceCell<Option<gio::Settings>>,
         pub player: RefCell<Option<Player>>,
         pub state: Cell<Option<PlaybackState>>,
         /// Logged once per opened video, for people and tests watching stderr.
         pub announced_start: Cell<bool>,
+        pub hide_controls: RefCell<Option<glib::SourceId>>,
+        pub pointer_over_controls: Cell<bool>,
+        /// The last pointer position over the video: X servers repeat
+        /// motion events without movement when widgets change under it.
+        pub pointer_at: Cell<(f64, f64)>,
+        /// Suspend and screensaver inhibition while playing.
+        pub inhibit_cookie: Cell<Option<u32>>,
+        /// Kept alive while the chooser is shown (it is not a widget).
+        pub file_chooser: RefCell<Option<gtk::FileChooserNative>>,
     }
 
     #[glib::object_subclass]
@@ -46,29 +99,6 @@ mod imp {
 
         fn class_init(klass: &mut Self::Class) {
             klass.bind_template();
-            klass.install_action("win.play-pause", None, |window, _, _| {
-                window.with_player(Player::toggle_play);
-            });
-            klass.install_action(
-                "win.seek",
-                Some(glib::VariantTy::DOUBLE),
-                |window, _, target| {
-                    if let Some(seconds) = target.and_then(|t| t.get::<f64>()) {
-                        let position =
-                            gst::ClockTime::from_nseconds((seconds.max(0.0) * 1e9) as u64);
-                        window.with_player(|player| player.seek(position));
-                    }
-                },
-            );
-            klass.install_action(
-                "win.set-volume",
-                Some(glib::VariantTy::DOUBLE),
-                |window, _, target| {
-                    if let Some(volume) = target.and_then(|t| t.get::<f64>()) {
-                        window.with_player(|player| player.set_volume(volume));
-                    }
-                },
-            );
         }
 
         fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
@@ -79,10 +109,18 @@ mod imp {
     impl ObjectImpl for PiecewiseWindow {
         fn constructed(&self) {
             self.parent_constructed();
-            self.obj().setup_controls();
+            let window = self.obj();
+            self.settings.get_or_init(settings::settings);
+            window.setup_actions();
+            window.setup_start_page();
+            window.setup_controls();
+            window.setup_drop_target();
+            window.setup_window_state();
+            window.show_page("start");
         }
 
         fn dispose(&self) {
+            self.obj().uninhibit();
             // Stops the pipeline before the widgets it renders into go away.
             self.player.take();
         }
@@ -97,7 +135,7 @@ mod imp {
 glib::wrapper! {
     pub struct PiecewiseWindow(ObjectSubclass<imp::PiecewiseWindow>)
         @extends adw::ApplicationWindow, gtk::ApplicationWindow, gtk::Window, gtk::Widget,
-        @implements gtk::gio::ActionGroup, gtk::gio::ActionMap, gtk::Accessible, gtk::Buildable,
+        @implements gio::ActionGroup, gio::ActionMap, gtk::Accessible, gtk::Buildable,
             gtk::ConstraintTarget, gtk::Native, gtk::Root, gtk::ShortcutManager;
 }
 
@@ -106,6 +144,30 @@ impl PiecewiseWindow {
         glib::Object::builder()
             .property("application", application)
             .build()
+    }
+
+    /// The app's settings, `None` when the schema is not installed.
+    pub fn settings(&self) -> Option<&gio::Settings> {
+        self.imp().settings.get().and_then(Option::as_ref)
+    }
+
+    /// Opens a torrent or magnet link and remembers it in the recent list.
+    pub fn open(&self, open: Open) {
+        let imp = self.imp();
+        let name = open.display_name();
+        tracing::info!(?open, "opening torrent");
+        if let (Some(settings), Some(entry)) = (self.settings(), open.recent_entry()) {
+            settings::remember_recent(settings, &entry);
+        }
+        imp.player.take();
+        imp.window_title.set_subtitle(&name);
+        imp.opening_page.set_description(Some(&name));
+        self.show_page("opening");
+    }
+
+    /// Says in a toast why something cannot be opened.
+    pub fn reject(&self, rejection: &Rejection) {
+        self.toast(&rejection.message());
     }
 
     /// Plays `uri` (a `file://` URI or any URI GStreamer reads), replacing
@@ -132,9 +194,335 @@ impl PiecewiseWindow {
             .set_label(&format_clock(gst::ClockTime::ZERO));
         imp.seek_scale.set_value(0.0);
         imp.seek_scale.set_sensitive(false);
-        imp.stack.set_visible_child_name("video");
+        self.show_page("video");
         tracing::info!(%uri, "opening");
         self.with_player(|player| player.open(uri));
+    }
+
+    fn toast(&self, message: &str) {
+        tracing::info!("toast: {message}");
+        self.imp().toast_overlay.add_toast(adw::Toast::new(message));
+    }
+
+    fn open_text(&self, text: &str) {
+        match decide_text(text) {
+            Ok(open) => self.open(open),
+            Err(rejection) => self.reject(&rejection),
+        }
+    }
+
+    fn show_page(&self, name: &str) {
+        self.imp().stack.set_visible_child_name(name);
+        for action in PLAYBACK_ACTIONS {
+            self.set_action_enabled(action, name == "video");
+        }
+        if name != "video" && self.is_fullscreen() {
+            self.unfullscreen();
+        }
+    }
+
+    fn set_action_enabled(&self, name: &str, enabled: bool) {
+        if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {
+            action.set_enabled(enabled);
+        }
+    }
+
+    fn setup_actions(&self) {
+        let seconds_to_clock =
+            |seconds: f64| gst::ClockTime::from_nseconds((seconds.max(0.0) * 1e9) as u64);
+        let actions = [
+            gio::ActionEntry::builder("play-pause")
+                .activate(|window: &Self, _, _| window.with_player(Player::toggle_play))
+                .build(),
+            gio::ActionEntry::builder("seek")
+                .parameter_type(Some(glib::VariantTy::DOUBLE))
+                .activate(move |window: &Self, _, target| {
+                    if let Some(seconds) = target.and_then(|t| t.get::<f64>()) {
+                        window.with_player(|player| player.seek(seconds_to_clock(seconds)));
+                    }
+                })
+                .build(),
+            gio::ActionEntry::builder("seek-by")
+                .parameter_type(Some(glib::VariantTy::DOUBLE))
+                .activate(move |window: &Self, _, target| {
+                    if let Some(delta) = target.and_then(|t| t.get::<f64>()) {
+                        let scale = &window.imp().seek_scale;
+                        let seconds = (scale.value() + delta).min(scale.adjustment().upper());
+                        window.with_player(|player| player.seek(seconds_to_clock(seconds)));
+                    }
+                })
+                .build(),
+            gio::ActionEntry::builder("set-volume")
+                .parameter_type(Some(glib::VariantTy::DOUBLE))
+                .activate(|window: &Self, _, target| {
+                    if let Some(volume) = target.and_then(|t| t.get::<f64>()) {
+                        window.with_player(|player| player.set_volume(volume));
+                    }
+                })
+                .build(),
+            gio::ActionEntry::builder("volume-by")
+                .parameter_type(Some(glib::VariantTy::DOUBLE))
+                .activate(|window: &Self, _, target| {
+                    if let Some(delta) = target.and_then(|t| t.get::<f64>()) {
+                        // The button's value-changed handler sets the player's.
+                        let button = &window.imp().volume_button;
+                        button.set_value((button.value() + delta).clamp(0.0, 1.0));
+                    }
+                })
+                .build(),
+            gio::ActionEntry::builder("toggle-fullscreen")
+                .activate(|window: &Self, _, _| {
+                    window.set_fullscreened(!window.is_fullscreen());
+                })
+                .build(),
+            gio::ActionEntry::builder("leave-fullscreen")
+                .activate(|window: &Self, _, _| window.unfullscreen())
+                .build(),
+            gio::ActionEntry::builder("open-torrent")
+                .activate(|window: &Self, _, _| window.choose_torrent())
+                .build(),
+            gio::ActionEntry::builder("open-text")
+                .parameter_type(Some(glib::VariantTy::STRING))
+                .activate(|window: &Self, _, target| {
+                    if let Some(text) = target.and_then(|t| t.get::<String>()) {
+                        window.open_text(&text);
+                    }
+                })
+                .build(),
+            gio::ActionEntry::builder("paste")
+                .activate(|window: &Self, _, _| window.paste())
+                .build(),
+        ];
+        self.add_action_entries(actions);
+        self.set_action_enabled("leave-fullscreen", false);
+    }
+
+    /// Ctrl+V: a focused text field pastes as usual; elsewhere the
+    /// clipboard's text opens like a dropped link.
+    fn paste(&self) {
+        if let Some(text) = gtk::prelude::GtkWindowExt::focus(self).and_downcast::<gtk::Text>() {
+            if let Err(error) = text.activate_action("clipboard.paste", None) {
+                tracing::warn!(%error, "paste into the text field failed");
+            }
+            return;
+        }
+        let clipboard = self.clipboard();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            async move {
+                match clipboard.read_text_future().await {
+                    Ok(Some(text)) => window.open_text(&text),
+                    Ok(None) | Err(_) => window.reject(&Rejection::Nothing),
+                }
+            }
+        ));
+    }
+
+    fn choose_torrent(&self) {
+        let filter = gtk::FileFilter::new();
+        filter.set_name(Some(&gettext("Torrent files")));
+        filter.add_mime_type("application/x-bittorrent");
+        filter.add_pattern("*.torrent");
+        let chooser = gtk::FileChooserNative::new(
+            Some(&gettext("Open Torrent")),
+            Some(self),
+            gtk::FileChooserAction::Open,
+            Some(&gettext("_Open")),
+            None,
+        );
+        chooser.add_filter(&filter);
+        chooser.connect_response(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |chooser, response| {
+                let path = chooser.file().and_then(|file| file.path());
+                if let (gtk::ResponseType::Accept, Some(path)) = (response, path) {
+                    match decide_files(&[path]) {
+                        Ok(open) => window.open(open),
+                        Err(rejection) => window.reject(&rejection),
+                    }
+                }
+                window.imp().file_chooser.take();
+            }
+        ));
+        chooser.show();
+        self.imp().file_chooser.replace(Some(chooser));
+    }
+
+    fn setup_start_page(&self) {
+        let imp = self.imp();
+        imp.magnet_entry.connect_changed(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |entry| {
+                let filled = !entry.text().trim().is_empty();
+                window.imp().magnet_button.set_sensitive(filled);
+            }
+        ));
+        let open_entry = glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move || {
+                let entry = &window.imp().magnet_entry;
+                let text = entry.text();
+                if text.trim().is_empty() {
+                    return;
+                }
+                match decide_text(&text) {
+                    Ok(open) => {
+                        entry.set_text("");
+                        window.open(open);
+                    }
+                    Err(rejection) => window.reject(&rejection),
+                }
+            }
+        );
+        let on_activate = open_entry.clone();
+        imp.magnet_entry.connect_activate(move |_| on_activate());
+        imp.magnet_button.connect_clicked(move |_| open_entry());
+
+        self.show_recent();
+        if let Some(settings) = self.settings() {
+            settings.connect_changed(
+                Some(Key::RecentTorrents.name()),
+                glib::clone!(
+                    #[weak(rename_to = window)]
+                    self,
+                    move |_, _| window.show_recent()
+                ),
+            );
+        }
+    }
+
+    fn show_recent(&self) {
+        let imp = self.imp();
+        while let Some(row) = imp.recent_list.first_child() {
+            imp.recent_list.remove(&row);
+        }
+        let entries = self
+            .settings()
+            .map(|settings| settings.strv(Key::RecentTorrents.name()))
+            .unwrap_or_default();
+        let mut shown = 0;
+        for open in entries.iter().filter_map(|entry| decide_text(entry).ok()) {
+            let row = adw::ActionRow::builder()
+                .title(glib::markup_escape_text(&open.display_name()))
+                .activatable(true)
+                .build();
+            let subtitle = match &open {
+                Open::Torrent(path) => path.display().to_string(),
+                Open::Magnet(_) => gettext("Magnet link"),
+            };
+            row.set_subtitle(&glib::markup_escape_text(&subtitle));
+            row.add_suffix(&gtk::Image::from_icon_name("go-next-symbolic"));
+            row.connect_activated(glib::clone!(
+                #[weak(rename_to = window)]
+                self,
+                move |_| window.open(open.clone())
+            ));
+            imp.recent_list.append(&row);
+            shown += 1;
+        }
+        imp.recent_box.set_visible(shown > 0);
+    }
+
+    /// Files and links dropped anywhere on the window, with a highlight
+    /// while a drag is over it.
+    fn setup_drop_target(&self) {
+        let imp = self.imp();
+        let target = gtk::DropTarget::new(glib::Type::INVALID, gdk::DragAction::COPY);
+        // File lists first: file managers offer text/uri-list; browsers'
+        // plain-text links arrive as strings.
+        target.set_types(&[gdk::FileList::static_type(), glib::Type::STRING]);
+        let area = imp.toast_overlay.get();
+        target.connect_enter(glib::clone!(
+            #[weak]
+            area,
+            #[upgrade_or]
+            gdk::DragAction::empty(),
+            move |_, _, _| {
+                area.add_css_class("drop-highlight");
+                gdk::DragAction::COPY
+            }
+        ));
+        target.connect_leave(glib::clone!(
+            #[weak]
+            area,
+            move |_| area.remove_css_class("drop-highlight")
+        ));
+        target.connect_drop(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            #[upgrade_or]
+            false,
+            move |_, value, _, _| {
+                window
+                    .imp()
+                    .toast_overlay
+                    .remove_css_class("drop-highlight");
+                window.handle_drop(value)
+            }
+        ));
+        imp.toast_overlay.add_controller(target);
+    }
+
+    /// Returns whether the drop was taken.
+    fn handle_drop(&self, value: &glib::Value) -> bool {
+        let decision = if let Ok(files) = value.get::<gdk::FileList>() {
+            let files = files.files();
+            let paths: Vec<PathBuf> = files.iter().filter_map(|file| file.path()).collect();
+            if paths.is_empty() {
+                // Links GIO cannot map to a path (a magnet in a URI list).
+                let uris: Vec<String> = files.iter().map(|file| file.uri().to_string()).collect();
+                decide_text(&uris.join("\n"))
+            } else {
+                decide_files(&paths)
+            }
+        } else if let Ok(text) = value.get::<String>() {
+            decide_text(&text)
+        } else {
+            Err(Rejection::Nothing)
+        };
+        tracing::info!(?decision, "dropped");
+        match decision {
+            Ok(open) => {
+                self.open(open);
+                true
+            }
+            Err(rejection) => {
+                self.reject(&rejection);
+                false
+            }
+        }
+    }
+
+    fn setup_window_state(&self) {
+        if let Some(settings) = self.settings() {
+            settings
+                .bind(Key::WindowWidth.name(), self, "default-width")
+                .build();
+            settings
+                .bind(Key::WindowHeight.name(), self, "default-height")
+                .build();
+            settings
+                .bind(Key::WindowMaximized.name(), self, "maximized")
+                .build();
+        }
+        self.connect_fullscreened_notify(|window| {
+            let imp = window.imp();
+            let fullscreen = window.is_fullscreen();
+            imp.header_bar.set_visible(!fullscreen);
+            window.set_action_enabled("leave-fullscreen", fullscreen);
+            let (icon, tooltip) = if fullscreen {
+                ("view-restore-symbolic", gettext("Leave Fullscreen"))
+            } else {
+                ("view-fullscreen-symbolic", gettext("Fullscreen"))
+            };
+            imp.fullscreen_button.set_icon_name(icon);
+            imp.fullscreen_button.set_tooltip_text(Some(&tooltip));
+            tracing::info!(fullscreen, "fullscreen changed");
+        });
     }
 
     fn create_player(&self) -> anyhow::Result<Player> {
@@ -173,27 +561,91 @@ impl PiecewiseWindow {
             #[upgrade_or]
             glib::Propagation::Proceed,
             move |_, _, value| {
-                if let Err(error) =
-                    WidgetExt::activate_action(&window, "win.seek", Some(&value.to_variant()))
-                {
-                    tracing::warn!(%error, "seek action failed");
-                }
+                window.activate_action("seek", Some(&value.to_variant()));
                 glib::Propagation::Proceed
             }
         ));
         imp.volume_button.connect_value_changed(glib::clone!(
             #[weak(rename_to = window)]
             self,
-            move |_, volume| {
-                if let Err(error) = WidgetExt::activate_action(
-                    &window,
-                    "win.set-volume",
-                    Some(&volume.to_variant()),
-                ) {
-                    tracing::warn!(%error, "volume action failed");
+            move |_, volume| window.activate_action("set-volume", Some(&volume.to_variant()))
+        ));
+
+        // Pointer motion over the video brings the controls back.
+        let motion = gtk::EventControllerMotion::new();
+        motion.connect_motion(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, x, y| {
+                if window.imp().pointer_at.replace((x, y)) != (x, y) {
+                    window.show_controls();
                 }
             }
         ));
+        imp.video_overlay.add_controller(motion);
+        let over_controls = gtk::EventControllerMotion::new();
+        over_controls.connect_enter(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, _, _| window.imp().pointer_over_controls.set(true)
+        ));
+        over_controls.connect_leave(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_| {
+                window.imp().pointer_over_controls.set(false);
+                window.show_controls();
+            }
+        ));
+        imp.controls.add_controller(over_controls);
+
+        let double_click = gtk::GestureClick::new();
+        double_click.connect_pressed(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, presses, _, _| {
+                if presses == 2 {
+                    window.activate_action("toggle-fullscreen", None);
+                }
+            }
+        ));
+        imp.picture.add_controller(double_click);
+    }
+
+    /// Shows the controls and, while playing, hides them again after
+    /// `CONTROLS_HIDE_DELAY` unless the pointer rests on them.
+    fn show_controls(&self) {
+        let imp = self.imp();
+        imp.controls_revealer.set_reveal_child(true);
+        imp.video_overlay.set_cursor(None);
+        if let Some(pending) = imp.hide_controls.take() {
+            pending.remove();
+        }
+        if imp.state.get() != Some(PlaybackState::Playing) {
+            return;
+        }
+        let source = glib::timeout_add_local_once(
+            CONTROLS_HIDE_DELAY,
+            glib::clone!(
+                #[weak(rename_to = window)]
+                self,
+                move || {
+                    let imp = window.imp();
+                    imp.hide_controls.take();
+                    if imp.state.get() == Some(PlaybackState::Playing)
+                        && !imp.pointer_over_controls.get()
+                    {
+                        imp.controls_revealer.set_reveal_child(false);
+                        imp.video_overlay.set_cursor_from_name(Some("none"));
+                    }
+                }
+            ),
+        );
+        imp.hide_controls.replace(Some(source));
+    }
+
+    fn activate_action(&self, name: &str, parameter: Option<&glib::Variant>) {
+        gio::prelude::ActionGroupExt::activate_action(self, name, parameter);
     }
 
     fn handle_event(&self, event: PlayerEvent) {
@@ -201,6 +653,7 @@ impl PiecewiseWindow {
         match event {
             PlayerEvent::State(state) => {
                 imp.state.set(Some(state));
+                tracing::info!(?state, "playback state");
                 let playing = matches!(state, PlaybackState::Playing | PlaybackState::Stalled);
                 let (icon, tooltip) = if playing {
                     ("media-playback-pause-symbolic", gettext("Pause"))
@@ -209,6 +662,16 @@ impl PiecewiseWindow {
                 };
                 imp.play_button.set_icon_name(icon);
                 imp.play_button.set_tooltip_text(Some(&tooltip));
+                imp.status_label.set_label(&status_text(state));
+                // Opening and seeking keep what the user asked for last.
+                match state {
+                    PlaybackState::Playing | PlaybackState::Stalled => self.inhibit(),
+                    PlaybackState::Paused | PlaybackState::Ended | PlaybackState::Error => {
+                        self.uninhibit()
+                    }
+                    PlaybackState::Opening | PlaybackState::Seeking => {}
+                }
+                self.show_controls();
                 if state == PlaybackState::Playing && !imp.announced_start.replace(true) {
                     tracing::info!("playback started");
                 }
@@ -237,6 +700,35 @@ impl PiecewiseWindow {
         }
     }
 
+    /// Keeps the session from idling or suspending while a video plays.
+    fn inhibit(&self) {
+        let imp = self.imp();
+        if imp.inhibit_cookie.get().is_some() {
+            return;
+        }
+        let Some(app) = self.application() else {
+            return;
+        };
+        let cookie = app.inhibit(
+            Some(self),
+            gtk::ApplicationInhibitFlags::IDLE | gtk::ApplicationInhibitFlags::SUSPEND,
+            Some(&gettext("Playing a video")),
+        );
+        tracing::info!(cookie, "inhibited idle and suspend");
+        imp.inhibit_cookie.set(Some(cookie));
+    }
+
+    fn uninhibit(&self) {
+        let Some(cookie) = self.imp().inhibit_cookie.take() else {
+            return;
+        };
+        // 0: no session manager took the request, so there is nothing to release.
+        if let Some(app) = self.application().filter(|_| cookie != 0) {
+            app.uninhibit(cookie);
+        }
+        tracing::info!(cookie, "released idle and suspend");
+    }
+
     fn show_progress(&self, position: gst::ClockTime, duration: Option<gst::ClockTime>) {
         let imp = self.imp();
         imp.elapsed_label.set_label(&format_clock(position));
@@ -259,6 +751,19 @@ impl PiecewiseWindow {
         let imp = self.imp();
         tracing::warn!("showing error: {sentence}");
         imp.error_page.set_description(Some(sentence));
-        imp.stack.set_visible_child_name("error");
+        self.show_page("error");
+    }
+}
+
+/// The status line's words for a playback state.
+fn status_text(state: PlaybackState) -> String {
+    match state {
+        PlaybackState::Opening => gettext("Opening…"),
+        PlaybackState::Playing => gettext("Playing"),
+        PlaybackState::Stalled => gettext("Buffering…"),
+        PlaybackState::Paused => gettext("Paused"),
+        PlaybackState::Seeking => gettext("Seeking…"),
+        PlaybackState::Ended => gettext("Finished"),
+        PlaybackState::Error => gettext("Stopped by an error"),
     }
 }

@@ -104,6 +104,8 @@ impl Desktop {
             // The tests match English sentences; po/ has translations.
             .env("LC_ALL", "C.UTF-8")
             .env("RUST_LOG", "warn,piecewise=info")
+            // Settings live and die with the process, never in the user's dconf.
+            .env("GSETTINGS_BACKEND", "memory")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -180,6 +182,24 @@ impl App {
                 ),
             }
         }
+    }
+
+    /// Waits for the process to exit by itself (a second instance hands
+    /// its arguments to the first and leaves).
+    pub fn wait_for_exit(mut self, timeout: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "piecewise did not exit in {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.log.extend(self.lines.try_iter());
+        (status, std::mem::take(&mut self.log))
     }
 
     /// Sends SIGTERM and returns the exit status and the rest of the log.

@@ -1,0 +1,232 @@
+//! The window's start page, preferences, open requests and playback
+//! actions, driven like a desktop would: a private X server and D-Bus
+//! session, a second `piecewise` process, and the window's actions called
+//! over D-Bus (`org.gtk.Actions`, which is how GTK exports them).
+
+mod common;
+
+use common::{App, Desktop, artifact_dir, ten_second_video, write_video};
+use piecewise::player::sample::SampleFormat;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Start-up of GTK and GStreamer on a loaded two-core machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A state change or an action's effect on a loaded machine.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+const APP_PATH: &str = "/io/github/piecewise/Piecewise";
+const WINDOW_PATH: &str = "/io/github/piecewise/Piecewise/window/1";
+
+const MAGNET: &str = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=Sintel";
+
+/// Activates an exported action; `parameter` is GVariant text, e.g. `<5.0>`.
+fn activate(desktop: &Desktop, object_path: &str, action: &str, parameter: Option<&str>) {
+    let parameters = parameter.map_or_else(|| "[]".to_owned(), |p| format!("[{p}]"));
+    let output = Command::new("gdbus")
+        .args([
+            "call",
+            "--session",
+            "--dest",
+            "io.github.piecewise.Piecewise",
+        ])
+        .args(["--object-path", object_path])
+        .args(["--method", "org.gtk.Actions.Activate", action])
+        .args([parameters.as_str(), "{}"])
+        .env("DBUS_SESSION_BUS_ADDRESS", &desktop.bus_address)
+        .output()
+        .expect("gdbus runs (package libglib2.0-bin)");
+    assert!(
+        output.status.success(),
+        "activating {action}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn launch_start_page(desktop: &Desktop) -> App {
+    let mut app = desktop.launch(&[]);
+    app.wait_for_line("window presented", START_TIMEOUT);
+    app
+}
+
+fn distinct_colours(screenshot: &Path) -> u32 {
+    let output = Command::new("convert")
+        .arg(screenshot)
+        .args(["-crop", "960x600+0+0", "+repage", "-format", "%k", "info:-"])
+        .output()
+        .expect("convert runs (package imagemagick)");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Screenshots until the picture settles on something drawn (more colours
+/// than an empty screen) and differs from `previous`.
+fn settled_screenshot(
+    desktop: &Desktop,
+    name: &str,
+    previous: Option<&Path>,
+) -> std::path::PathBuf {
+    let path = artifact_dir().join(name);
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        desktop.screenshot(&path);
+        let drawn = distinct_colours(&path) > 16;
+        let changed = previous.is_none_or(|previous| differing_pixels(previous, &path) > 1000.0);
+        if drawn && changed {
+            // One more frame for animations (the status page, the dialog).
+            std::thread::sleep(Duration::from_millis(500));
+            desktop.screenshot(&path);
+            return path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing new drawn; see {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn differing_pixels(a: &Path, b: &Path) -> f64 {
+    let compare = Command::new("compare")
+        .args(["-metric", "AE"])
+        .arg(a)
+        .arg(b)
+        .arg("null:")
+        .output()
+        .expect("compare runs");
+    String::from_utf8_lossy(&compare.stderr)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn assert_clean_exit(app: App) {
+    let (status, log) = app.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        !log.iter().any(|line| line.contains("panicked")),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn start_page_and_preferences_window_are_drawn() {
+    let desktop = Desktop::start();
+    let app = launch_start_page(&desktop);
+    let start = settled_screenshot(&desktop, "window-start-page.png", None);
+    activate(&desktop, APP_PATH, "preferences", None);
+    settled_screenshot(&desktop, "window-preferences.png", Some(&start));
+    assert_clean_exit(app);
+}
+
+#[test]
+fn second_instance_open_reaches_the_first_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let torrent = dir.path().join("My Show.torrent");
+    std::fs::write(&torrent, b"d4:infod4:name4:showee").expect("write");
+    let desktop = Desktop::start();
+    let mut first = launch_start_page(&desktop);
+
+    for argument in [torrent.as_os_str(), OsStr::new(MAGNET)] {
+        let started = Instant::now();
+        let second = desktop.launch(&[argument]);
+        let (status, log) = second.wait_for_exit(STEP_TIMEOUT);
+        assert!(status.success(), "second instance: {status}, {log:#?}");
+        assert!(
+            !log.iter().any(|line| line.contains("opening")),
+            "the second instance opened it itself: {log:#?}"
+        );
+        let line = first.wait_for_line("opening torrent", STEP_TIMEOUT);
+        let expected = if argument == OsStr::new(MAGNET) {
+            MAGNET.to_owned()
+        } else {
+            torrent.display().to_string()
+        };
+        assert!(line.contains(&expected), "{line}");
+        eprintln!("second instance handed over in {:?}", started.elapsed());
+    }
+    assert_clean_exit(first);
+}
+
+#[test]
+fn dropped_or_pasted_text_opens_magnets_and_rejects_junk_with_a_toast() {
+    let desktop = Desktop::start();
+    let mut app = launch_start_page(&desktop);
+
+    activate(
+        &desktop,
+        WINDOW_PATH,
+        "open-text",
+        Some("<'shopping list'>"),
+    );
+    let toast = app.wait_for_line("toast:", STEP_TIMEOUT);
+    assert!(
+        toast.contains("That is neither a magnet link nor a torrent file"),
+        "{toast}"
+    );
+    activate(
+        &desktop,
+        WINDOW_PATH,
+        "open-text",
+        Some("<'magnet:?xt=urn:btih:nothex'>"),
+    );
+    let toast = app.wait_for_line("toast:", STEP_TIMEOUT);
+    assert!(
+        toast.contains("That link is not a magnet link: the info-hash"),
+        "{toast}"
+    );
+    // A browser's text/uri-list, CRLF and all.
+    let uri_list = format!("<'# from a web page\\r\\n{MAGNET}\\r\\n'>");
+    activate(&desktop, WINDOW_PATH, "open-text", Some(&uri_list));
+    let line = app.wait_for_line("opening torrent", STEP_TIMEOUT);
+    assert!(line.contains(MAGNET), "{line}");
+    settled_screenshot(&desktop, "window-opening.png", None);
+    assert_clean_exit(app);
+}
+
+#[test]
+fn play_pause_and_seek_actions_change_the_player_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = write_video(dir.path(), ten_second_video(SampleFormat::Mp4H264Aac));
+    let desktop = Desktop::start();
+    let mut app = desktop.launch(&[video.as_os_str()]);
+    // Suspend is inhibited as playback starts, in the same state change.
+    app.wait_for_line("inhibited idle and suspend", START_TIMEOUT);
+    app.wait_for_line("playback started", STEP_TIMEOUT);
+
+    activate(&desktop, WINDOW_PATH, "play-pause", None);
+    app.wait_for_line("state=Paused", STEP_TIMEOUT);
+    app.wait_for_line("released idle and suspend", STEP_TIMEOUT);
+    activate(&desktop, WINDOW_PATH, "seek", Some("<6.0>"));
+    app.wait_for_line("state=Seeking", STEP_TIMEOUT);
+    // A seek while paused settles paused.
+    app.wait_for_line("state=Paused", STEP_TIMEOUT);
+    activate(&desktop, WINDOW_PATH, "play-pause", None);
+    app.wait_for_line("state=Playing", STEP_TIMEOUT);
+    activate(&desktop, WINDOW_PATH, "seek-by", Some("<-10.0>"));
+    app.wait_for_line("state=Seeking", STEP_TIMEOUT);
+    app.wait_for_line("state=Playing", STEP_TIMEOUT);
+    let (status, log) = app.terminate();
+    assert!(status.success(), "exit status {status}");
+    let seek_at = log
+        .iter()
+        .rposition(|line| line.contains("state=Seeking"))
+        .expect("a seek");
+    let quit_at = log
+        .iter()
+        .position(|line| line.contains("quitting on signal"))
+        .expect("the quit");
+    assert!(
+        !log[seek_at..quit_at]
+            .iter()
+            .any(|line| line.contains("released idle")),
+        "a seek while playing released the inhibition: {log:#?}"
+    );
+}
