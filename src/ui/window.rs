@@ -669,7 +669,9 @@ impl PiecewiseWindow {
                     PlaybackState::Paused | PlaybackState::Ended | PlaybackState::Error => {
                         self.uninhibit()
                     }
-                    PlaybackState::Opening | PlaybackState::Seeking => {}
+                    PlaybackState::Opening
+                    | PlaybackState::Prebuffering
+                    | PlaybackState::Seeking => {}
                 }
                 self.show_controls();
                 if state == PlaybackState::Playing && !imp.announced_start.replace(true) {
@@ -759,6 +761,7 @@ impl PiecewiseWindow {
 fn status_text(state: PlaybackState) -> String {
     match state {
         PlaybackState::Opening => gettext("Opening…"),
+        PlaybackState::Prebuffering => gettext("Buffering…"),
         PlaybackState::Playing => gettext("Playing"),
         PlaybackState::Stalled => gettext("Buffering…"),
         PlaybackState::Paused => gettext("Paused"),
