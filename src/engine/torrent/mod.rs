@@ -2,6 +2,7 @@
 //! being assembled, the choker, bans and stats. Peer sessions and disk jobs
 //! report back to it over channels; nothing else mutates this state.
 
+mod candidates;
 mod choker;
 mod strikes;
 
@@ -17,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 
 use crate::engine::bitfield::Bitfield;
 use crate::engine::events::{EngineEvent, PieceState, TorrentEvent, TorrentState, TorrentStats};
-use crate::engine::limits::{MAX_PEER_CANDIDATES, MAX_PEERS_PER_TORRENT, SNUB_TIMEOUT};
+use crate::engine::limits::{MAX_PEERS_PER_TORRENT, SNUB_TIMEOUT};
 use crate::engine::metainfo::Metainfo;
 use crate::engine::peer::{self, PeerCommand, PeerCounters, PeerEvent, PeerEventKind, PeerParams};
 use crate::engine::picker::{PeerKey, Picker, Policy};
@@ -27,6 +28,7 @@ use crate::engine::storage::{Storage, StorageError};
 use crate::engine::stream::{StreamDemands, StreamUpdate};
 use crate::engine::tracker::{AnnounceTarget, Announcer, TrackerEvent, TransferStats};
 use crate::engine::wire::{BLOCK_SIZE, BlockRequest, Handshake};
+use candidates::Candidates;
 use choker::{
     ChokeCandidate, OPTIMISTIC_UNCHOKE_INTERVAL, RECHOKE_INTERVAL, REGULAR_UNCHOKE_SLOTS,
     peers_to_unchoke,
@@ -46,12 +48,6 @@ const MAX_REQUESTS_IN_FLIGHT: usize = 512;
 
 /// How often rates, snubs, connections and stats are updated.
 const TICK: Duration = Duration::from_secs(1);
-
-/// Wait before reconnecting an address, doubled after each failure.
-const RECONNECT_DELAY: Duration = Duration::from_secs(5);
-
-/// Failed connection attempts after which an address is forgotten.
-const MAX_CONNECT_FAILURES: u32 = 5;
 
 /// Tracker events buffered for the torrent task; the announcer waits when
 /// it is full.
@@ -239,12 +235,6 @@ struct PieceChecked {
     result: Result<bool, StorageError>,
 }
 
-/// An address we may connect to.
-struct Candidate {
-    next_attempt: Instant,
-    failures: u32,
-}
-
 struct TorrentTask {
     metainfo: Arc<Metainfo>,
     shared: Arc<SessionShared>,
@@ -257,7 +247,7 @@ struct TorrentTask {
     outputs: TorrentOutputs,
     state: TorrentState,
     peers: HashMap<PeerKey, Peer>,
-    candidates: HashMap<SocketAddr, Candidate>,
+    candidates: Candidates,
     banned: HashSet<IpAddr>,
     strikes: HashFailureStrikes,
     pieces: HashMap<u32, PieceBuffer>,
@@ -327,7 +317,7 @@ impl TorrentTask {
             outputs,
             state,
             peers: HashMap::new(),
-            candidates: HashMap::new(),
+            candidates: Candidates::default(),
             banned: HashSet::new(),
             strikes: HashFailureStrikes::default(),
             pieces: HashMap::new(),
@@ -477,9 +467,7 @@ impl TorrentTask {
                     } else {
                         TorrentState::Downloading
                     };
-                    for candidate in self.candidates.values_mut() {
-                        candidate.next_attempt = Instant::now();
-                    }
+                    self.candidates.retry_all(Instant::now());
                     self.start_announcer();
                     self.connect_more();
                     self.publish_stats();
@@ -587,13 +575,9 @@ impl TorrentTask {
     }
 
     fn add_candidate(&mut self, addr: SocketAddr) {
-        if self.banned.contains(&addr.ip()) || self.candidates.len() >= MAX_PEER_CANDIDATES {
-            return;
+        if !self.banned.contains(&addr.ip()) {
+            self.candidates.add(addr, Instant::now());
         }
-        self.candidates.entry(addr).or_insert(Candidate {
-            next_attempt: Instant::now(),
-            failures: 0,
-        });
     }
 
     /// Dials candidates while this torrent and the engine have room.
@@ -608,23 +592,14 @@ impl TorrentTask {
             .filter(|p| p.outgoing)
             .map(|p| p.addr)
             .collect();
-        let ready: Vec<SocketAddr> = self
-            .candidates
-            .iter()
-            .filter(|(addr, c)| c.next_attempt <= now && !connected.contains(addr))
-            .map(|(addr, _)| *addr)
-            .collect();
-        for addr in ready {
+        for addr in self.candidates.due(now, &connected) {
             if self.peers.len() >= MAX_PEERS_PER_TORRENT {
                 break;
             }
             let Ok(permit) = self.shared.connection_slots.clone().try_acquire_owned() else {
                 break;
             };
-            if let Some(candidate) = self.candidates.get_mut(&addr) {
-                // Until the session reports back, do not dial it again.
-                candidate.next_attempt = now + Duration::from_secs(3600);
-            }
+            self.candidates.dialling(addr, now);
             self.start_peer(addr, permit, None);
         }
     }
@@ -698,9 +673,7 @@ impl TorrentTask {
         match event.kind {
             PeerEventKind::Connected { addr, .. } => {
                 peer.handshaken = true;
-                if let Some(candidate) = self.candidates.get_mut(&addr) {
-                    candidate.failures = 0;
-                }
+                self.candidates.handshaken(addr);
                 self.emit(TorrentEvent::PeerConnected(addr));
             }
             PeerEventKind::Pieces(pieces) => {
@@ -805,22 +778,11 @@ impl TorrentTask {
         if peer.outgoing {
             let both_seeds = self.have.is_full() && peer.pieces.is_full();
             let banned = self.banned.contains(&peer.addr.ip());
-            match self.candidates.get_mut(&peer.addr) {
-                Some(_) if both_seeds || banned => {
-                    self.candidates.remove(&peer.addr);
-                }
-                Some(candidate) => {
-                    if !peer.handshaken {
-                        candidate.failures += 1;
-                    }
-                    if candidate.failures >= MAX_CONNECT_FAILURES {
-                        self.candidates.remove(&peer.addr);
-                    } else {
-                        candidate.next_attempt =
-                            Instant::now() + RECONNECT_DELAY * 2u32.pow(candidate.failures);
-                    }
-                }
-                None => {}
+            if both_seeds || banned {
+                self.candidates.forget(peer.addr);
+            } else {
+                self.candidates
+                    .ended(peer.addr, peer.handshaken, Instant::now());
             }
         }
         self.connect_more();
@@ -1021,7 +983,7 @@ impl TorrentTask {
             return;
         }
         tracing::info!(%ip, "banned for sending corrupt data");
-        self.candidates.retain(|addr, _| addr.ip() != ip);
+        self.candidates.forget_ip(ip);
         for peer in self.peers.values().filter(|p| p.addr.ip() == ip) {
             peer.send(PeerCommand::Disconnect);
         }
