@@ -538,21 +538,23 @@ fn double_clicking_a_torrent_or_a_magnet_link_starts_the_installed_piecewise_on_
     let magnet = String::from_utf8_lossy(&created.stdout).trim().to_owned();
     assert!(magnet.starts_with("magnet:?xt=urn:btih:"), "{magnet}");
 
-    // gio launches the desktop file's Exec line; Piecewise reaches the open
-    // handler with the torrent's URI. (Playing it needs the engine in the
-    // window; until then the window reports that it is not a video.)
+    // gio launches the desktop file's Exec line; Piecewise's open handler
+    // takes the torrent (there are no peers, so it stays on "Opening").
     run(session.command("gio", &log).arg("open").arg(&torrent));
-    let torrent_uri = gtk::glib::filename_to_uri(&torrent, None).expect("absolute path");
     wait_for_log_line(
         &log,
-        &["opening", &format!("uri={torrent_uri}")],
+        &["opening torrent", &format!("Torrent({torrent:?})")],
         START_TIMEOUT,
     );
     let pid = session.piecewise_pid();
 
     // A second launch hands the raw magnet link to the running instance.
     run(session.command("gio", &log).arg("open").arg(&magnet));
-    wait_for_log_line(&log, &["opening", &format!("uri={magnet}")], START_TIMEOUT);
+    wait_for_log_line(
+        &log,
+        &["opening torrent", &format!("Magnet({magnet:?})")],
+        START_TIMEOUT,
+    );
     assert_eq!(
         session.piecewise_pid(),
         pid,
