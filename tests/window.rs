@@ -5,7 +5,10 @@
 
 mod common;
 
+use common::opentracker::Opentracker;
+use common::peers::{create_torrent, libtorrent};
 use common::{App, Desktop, artifact_dir, ten_second_video, write_video};
+use piecewise::engine::metainfo::Metainfo;
 use piecewise::player::sample::SampleFormat;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -229,4 +232,59 @@ fn play_pause_and_seek_actions_change_the_player_state() {
             .any(|line| line.contains("released idle")),
         "a seek while playing released the inhibition: {log:#?}"
     );
+}
+
+#[test]
+fn torrent_from_the_command_line_plays_in_the_window_from_libtorrent_seeders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).expect("seed dir");
+    let video = write_video(&seed_dir, ten_second_video(SampleFormat::Mp4H264Aac));
+    let torrent = dir.path().join("video.torrent");
+    // The info-hash does not depend on the trackers: learn it, whitelist
+    // it, then make the torrent that names the tracker.
+    create_torrent(&video, &torrent, 32 * 1024, &[]);
+    let info_hash = Metainfo::from_bytes(&std::fs::read(&torrent).expect("torrent"))
+        .expect("parses")
+        .info_hash;
+    let tracker = Opentracker::start(&[info_hash]);
+    create_torrent(&video, &torrent, 32 * 1024, &[tracker.http_url()]);
+    // Rate-limited, so that the window shows buffering before playing.
+    let mut seeders: Vec<_> = (0..2)
+        .map(|_| {
+            libtorrent(
+                "seed",
+                &torrent,
+                &seed_dir,
+                &["--upload-limit".into(), "400000".into()],
+            )
+        })
+        .collect();
+    for seeder in &mut seeders {
+        seeder.wait_for_line("announced");
+    }
+
+    let desktop = Desktop::start();
+    // The download goes to $HOME/Downloads: the temporary folder.
+    let home = dir.path().join("home");
+    let env = [
+        ("HOME", home.as_path()),
+        ("XDG_CONFIG_HOME", home.as_path()),
+    ];
+    let mut app = desktop.launch_with_env(&[torrent.as_os_str()], &env);
+    app.wait_for_line("opening torrent", START_TIMEOUT);
+    app.wait_for_line("playback started", START_TIMEOUT);
+    let screenshot = settled_screenshot(&desktop, "window-torrent-playing.png", None);
+    assert!(
+        distinct_colours(&screenshot) > 256,
+        "no video frame on screen; see {}",
+        screenshot.display()
+    );
+    activate(&desktop, WINDOW_PATH, "play-pause", None);
+    app.wait_for_line("state=Paused", STEP_TIMEOUT);
+    assert!(
+        home.join("Downloads").join("sample.mp4").exists(),
+        "the download is not in the download folder"
+    );
+    assert_clean_exit(app);
 }

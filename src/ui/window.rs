@@ -2,10 +2,14 @@
 //! controls, error page; drops, pastes and keyboard actions.
 
 use crate::i18n::{gettext, gettext_f};
+use crate::player::session::SessionEvent;
 use crate::player::{PlaybackState, Player, PlayerEvent, PlayerSinks};
 use crate::ui::format_clock;
 use crate::ui::open_request::{Open, Rejection, decide_files, decide_text};
 use crate::ui::settings::{self, Key};
+use crate::ui::torrent_playback::{
+    PlaybackCommand, PlaybackUpdate, TorrentPlayback, engine_config,
+};
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::{gdk, gio, glib};
@@ -77,6 +81,10 @@ mod imp {
         pub error_page: TemplateChild<adw::StatusPage>,
         pub settings: OnceCell<Option<gio::Settings>>,
         pub player: RefCell<Option<Player>>,
+        /// A torrent playing through the engine (instead of `player`).
+        pub torrent: RefCell<Option<TorrentPlayback>>,
+        /// Peers and rates for the status line, while a torrent plays.
+        pub swarm_status: RefCell<String>,
         pub state: Cell<Option<PlaybackState>>,
         /// Logged once per opened video, for people and tests watching stderr.
         pub announced_start: Cell<bool>,
@@ -123,6 +131,7 @@ mod imp {
             self.obj().uninhibit();
             // Stops the pipeline before the widgets it renders into go away.
             self.player.take();
+            self.torrent.take();
         }
     }
 
@@ -160,9 +169,132 @@ impl PiecewiseWindow {
             settings::remember_recent(settings, &entry);
         }
         imp.player.take();
+        imp.torrent.take();
+        imp.swarm_status.replace(String::new());
+        imp.announced_start.set(false);
         imp.window_title.set_subtitle(&name);
         imp.opening_page.set_description(Some(&name));
+        self.reset_progress();
         self.show_page("opening");
+        match self.start_torrent(&open) {
+            Ok(torrent) => {
+                imp.torrent.replace(Some(torrent));
+            }
+            Err(error) => self.show_error(&gettext_f(
+                "The video player cannot start: {}.",
+                &[&error.to_string()],
+            )),
+        }
+    }
+
+    fn start_torrent(&self, open: &Open) -> anyhow::Result<TorrentPlayback> {
+        let sink = gst::ElementFactory::make("gtk4paintablesink").build()?;
+        let paintable = sink.property::<gdk::Paintable>("paintable");
+        self.imp().picture.set_paintable(Some(&paintable));
+        let config = engine_config(self.settings());
+        let (torrent, updates) = TorrentPlayback::start(open, config, sink)?;
+        let window = self.downgrade();
+        glib::spawn_future_local(async move {
+            while let Ok(update) = updates.recv().await {
+                let Some(window) = window.upgrade() else {
+                    break;
+                };
+                window.handle_update(update);
+            }
+        });
+        Ok(torrent)
+    }
+
+    fn handle_update(&self, update: PlaybackUpdate) {
+        let imp = self.imp();
+        let clock = |seconds: f64| gst::ClockTime::from_nseconds((seconds.max(0.0) * 1e9) as u64);
+        match update {
+            PlaybackUpdate::Session(SessionEvent::State(state)) => {
+                if state != PlaybackState::Opening
+                    && imp.stack.visible_child_name().as_deref() == Some("opening")
+                {
+                    self.show_page("video");
+                }
+                self.handle_event(PlayerEvent::State(state));
+            }
+            PlaybackUpdate::Session(SessionEvent::Ended { complete }) => {
+                if complete {
+                    tracing::info!("playback finished");
+                } else {
+                    self.show_error(&gettext(
+                        "The video stopped early. The torrent’s data may be incomplete or damaged.",
+                    ));
+                }
+            }
+            PlaybackUpdate::Session(SessionEvent::Failed(error)) => {
+                self.show_error(&error.user_message());
+            }
+            PlaybackUpdate::Session(SessionEvent::Position(_)) => {}
+            PlaybackUpdate::Progress { position, duration } => {
+                self.show_progress(clock(position), duration.map(clock));
+            }
+            PlaybackUpdate::Swarm {
+                peers,
+                download_rate,
+                upload_rate,
+            } => {
+                let rate = |bytes: f64| glib::format_size(bytes.max(0.0) as u64).to_string();
+                // Translators: peers, then download and upload rates such as "1.2 MB".
+                let swarm = gettext_f(
+                    "Peers: {} · ↓ {}/s · ↑ {}/s",
+                    &[&peers.to_string(), &rate(download_rate), &rate(upload_rate)],
+                );
+                imp.swarm_status.replace(swarm);
+                self.show_status();
+            }
+            PlaybackUpdate::Failed(sentence) => self.show_error(&sentence),
+        }
+    }
+
+    /// The status line: the playback state, then the swarm when there is one.
+    fn show_status(&self) {
+        let imp = self.imp();
+        let state = imp.state.get().map(status_text).unwrap_or_default();
+        let swarm = imp.swarm_status.borrow();
+        let line = if swarm.is_empty() {
+            state
+        } else {
+            format!("{state} · {swarm}")
+        };
+        imp.status_label.set_label(&line);
+    }
+
+    fn reset_progress(&self) {
+        let imp = self.imp();
+        imp.state.set(None);
+        imp.elapsed_label
+            .set_label(&format_clock(gst::ClockTime::ZERO));
+        imp.duration_label
+            .set_label(&format_clock(gst::ClockTime::ZERO));
+        imp.seek_scale.set_value(0.0);
+        imp.seek_scale.set_sensitive(false);
+    }
+
+    /// Sends `command` to what is playing: the torrent session or the
+    /// media player.
+    fn command(&self, command: PlaybackCommand) {
+        let imp = self.imp();
+        if let Some(torrent) = imp.torrent.borrow().as_ref() {
+            torrent.send(command);
+            return;
+        }
+        let clock = |seconds: f64| gst::ClockTime::from_nseconds((seconds.max(0.0) * 1e9) as u64);
+        self.with_player(|player| match command {
+            PlaybackCommand::TogglePlay => player.toggle_play(),
+            PlaybackCommand::Seek(seconds) => player.seek(clock(seconds)),
+            PlaybackCommand::SeekBy(delta) => {
+                let scale = &imp.seek_scale;
+                player.seek(clock(
+                    (scale.value() + delta).min(scale.adjustment().upper()),
+                ));
+            }
+            PlaybackCommand::Volume(volume) => player.set_volume(volume),
+        });
     }
 
     /// Says in a toast why something cannot be opened.
@@ -176,6 +308,8 @@ impl PiecewiseWindow {
         let imp = self.imp();
         imp.window_title.set_subtitle(title);
         imp.announced_start.set(false);
+        imp.torrent.take();
+        imp.swarm_status.replace(String::new());
         if imp.player.borrow().is_none() {
             match self.create_player() {
                 Ok(player) => imp.player.replace(Some(player)),
@@ -188,12 +322,7 @@ impl PiecewiseWindow {
                 }
             };
         }
-        imp.elapsed_label
-            .set_label(&format_clock(gst::ClockTime::ZERO));
-        imp.duration_label
-            .set_label(&format_clock(gst::ClockTime::ZERO));
-        imp.seek_scale.set_value(0.0);
-        imp.seek_scale.set_sensitive(false);
+        self.reset_progress();
         self.show_page("video");
         tracing::info!(%uri, "opening");
         self.with_player(|player| player.open(uri));
@@ -228,38 +357,23 @@ impl PiecewiseWindow {
     }
 
     fn setup_actions(&self) {
-        let seconds_to_clock =
-            |seconds: f64| gst::ClockTime::from_nseconds((seconds.max(0.0) * 1e9) as u64);
-        let actions = [
-            gio::ActionEntry::builder("play-pause")
-                .activate(|window: &Self, _, _| window.with_player(Player::toggle_play))
-                .build(),
-            gio::ActionEntry::builder("seek")
+        let with_seconds = |name: &str, command: fn(f64) -> PlaybackCommand| {
+            gio::ActionEntry::builder(name)
                 .parameter_type(Some(glib::VariantTy::DOUBLE))
                 .activate(move |window: &Self, _, target| {
                     if let Some(seconds) = target.and_then(|t| t.get::<f64>()) {
-                        window.with_player(|player| player.seek(seconds_to_clock(seconds)));
+                        window.command(command(seconds));
                     }
                 })
+                .build()
+        };
+        let actions = [
+            gio::ActionEntry::builder("play-pause")
+                .activate(|window: &Self, _, _| window.command(PlaybackCommand::TogglePlay))
                 .build(),
-            gio::ActionEntry::builder("seek-by")
-                .parameter_type(Some(glib::VariantTy::DOUBLE))
-                .activate(move |window: &Self, _, target| {
-                    if let Some(delta) = target.and_then(|t| t.get::<f64>()) {
-                        let scale = &window.imp().seek_scale;
-                        let seconds = (scale.value() + delta).min(scale.adjustment().upper());
-                        window.with_player(|player| player.seek(seconds_to_clock(seconds)));
-                    }
-                })
-                .build(),
-            gio::ActionEntry::builder("set-volume")
-                .parameter_type(Some(glib::VariantTy::DOUBLE))
-                .activate(|window: &Self, _, target| {
-                    if let Some(volume) = target.and_then(|t| t.get::<f64>()) {
-                        window.with_player(|player| player.set_volume(volume));
-                    }
-                })
-                .build(),
+            with_seconds("seek", PlaybackCommand::Seek),
+            with_seconds("seek-by", PlaybackCommand::SeekBy),
+            with_seconds("set-volume", PlaybackCommand::Volume),
             gio::ActionEntry::builder("volume-by")
                 .parameter_type(Some(glib::VariantTy::DOUBLE))
                 .activate(|window: &Self, _, target| {
@@ -662,7 +776,7 @@ impl PiecewiseWindow {
                 };
                 imp.play_button.set_icon_name(icon);
                 imp.play_button.set_tooltip_text(Some(&tooltip));
-                imp.status_label.set_label(&status_text(state));
+                self.show_status();
                 // Opening and seeking keep what the user asked for last.
                 match state {
                     PlaybackState::Playing | PlaybackState::Stalled => self.inhibit(),
