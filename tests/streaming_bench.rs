@@ -1,0 +1,486 @@
+//! Streaming benchmark (issue #6): prints figures, never fails on speed.
+//!
+//!     cargo test --test streaming_bench -- --ignored --nocapture
+//!
+//! On 127.0.0.1: opentracker, python3-libtorrent seeders with upload
+//! limits, and a 2-minute ~3 Mbit/s H.264/AAC MP4 with its `moov` at the
+//! end. For each scenario and policy, from engine start: the time until
+//! the bytes a player needs for its first frame are readable (the head up
+//! to the first video sample, and `moov`), the stalls of a reader that then
+//! consumes at the bitrate, and, in the seek scenario, the time until the
+//! keyframe at 50 % is readable after a seek issued 10 s into playback.
+//! Writes `target/bench/streaming.json`.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::opentracker::Opentracker;
+use common::peers::{Peer, create_torrent, libtorrent};
+use common::realtime::play;
+use piecewise::engine::handle::{Engine, EngineConfig, TorrentSource};
+use piecewise::engine::metainfo::Metainfo;
+use piecewise::engine::picker::{DeadlineParams, Policy};
+
+const MEDIA_SECS: u64 = 120;
+const FPS: u32 = 25;
+const VIDEO_KBPS: u32 = 2900;
+const PIECE: u32 = 256 * 1024;
+/// Playback before the seek scenario's seek, seconds of media.
+const PLAY_BEFORE_SEEK: Duration = Duration::from_secs(10);
+/// A run that has not finished by then is cut off and reported as such.
+const RUN_LIMIT: Duration = Duration::from_secs(240);
+
+/// Byte ranges a player needs, read from the MP4's boxes.
+struct Mp4Layout {
+    /// `moov`: the index, at the end.
+    moov: (u64, u64),
+    /// Start of the file up to the end of the first video sample.
+    head: (u64, u64),
+    /// The video keyframe at or before half the samples.
+    middle_keyframe: (u64, u64),
+}
+
+#[derive(Clone, Copy)]
+struct Scenario<'a> {
+    name: &'static str,
+    /// Upload limit per seeder in bytes/s; 0 is unlimited.
+    seeder_limits: &'a [f64],
+    seek: bool,
+}
+
+struct RunResult {
+    scenario: &'static str,
+    policy: &'static str,
+    swarm_rate: f64,
+    first_frame: Option<f64>,
+    first_frame_limit: f64,
+    stalls: usize,
+    stall_secs: f64,
+    seek_resume: Option<f64>,
+    seek_limit: Option<f64>,
+}
+
+#[test]
+#[ignore = "benchmark: cargo test --test streaming_bench -- --ignored --nocapture"]
+fn streaming_benchmark_per_policy_and_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let video = seed_dir.join("film.mp4");
+    write_mp4_index_at_end(&video);
+    let bytes = std::fs::read(&video).unwrap();
+    let layout = mp4_layout(&bytes);
+    let bitrate = bytes.len() as f64 / MEDIA_SECS as f64;
+    println!(
+        "media: {} bytes, {:.2} Mbit/s; moov {:?}, head {:?}, keyframe at 50 % {:?}",
+        bytes.len(),
+        bitrate * 8.0 / 1e6,
+        layout.moov,
+        layout.head,
+        layout.middle_keyframe
+    );
+
+    // The tracker must whitelist the hash before the torrent names it:
+    // make the torrent once without a tracker to learn the hash.
+    let probe = dir.path().join("probe.torrent");
+    create_torrent(&video, &probe, PIECE, &[]);
+    let hash = Metainfo::from_bytes(&std::fs::read(&probe).unwrap())
+        .unwrap()
+        .info_hash;
+    let tracker = Opentracker::start(&[hash]);
+    let torrent = dir.path().join("film.torrent");
+    create_torrent(&video, &torrent, PIECE, &[tracker.http_url()]);
+
+    let share = 1.3 * bitrate / 4.0;
+    let four = [share; 4];
+    let scenarios = [
+        Scenario {
+            name: "1 seeder, unlimited",
+            seeder_limits: &[0.0],
+            seek: false,
+        },
+        Scenario {
+            name: "4 seeders, 1.3x",
+            seeder_limits: &four,
+            seek: false,
+        },
+        Scenario {
+            name: "4 seeders, 1.3x, seek",
+            seeder_limits: &four,
+            seek: true,
+        },
+    ];
+    let policies = [
+        ("sequential", Policy::Sequential),
+        ("rarest-first", Policy::RarestFirst),
+        ("deadline", Policy::Deadline(DeadlineParams::default())),
+    ];
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut results = Vec::new();
+    for scenario in &scenarios {
+        for &(name, policy) in &policies {
+            let run_dir = tempfile::tempdir().unwrap();
+            let seeders: Vec<Peer> = scenario
+                .seeder_limits
+                .iter()
+                .map(|&limit| {
+                    let extra = if limit > 0.0 {
+                        vec!["--upload-limit".to_owned(), (limit as u64).to_string()]
+                    } else {
+                        Vec::new()
+                    };
+                    let mut seeder = libtorrent("seed", &torrent, &seed_dir, &extra);
+                    seeder.wait_for_line("announced");
+                    seeder
+                })
+                .collect();
+            let result = runtime.block_on(run(
+                run_dir.path(),
+                &torrent,
+                &layout,
+                bitrate,
+                *scenario,
+                name,
+                policy,
+            ));
+            print_row(&result);
+            results.push(result);
+            drop(seeders);
+        }
+    }
+    print_table(&results);
+    write_json(&results, bytes.len() as u64, bitrate);
+}
+
+async fn run(
+    dir: &Path,
+    torrent: &Path,
+    layout: &Mp4Layout,
+    bitrate: f64,
+    scenario: Scenario<'_>,
+    policy_name: &'static str,
+    policy: Policy,
+) -> RunResult {
+    let started = Instant::now();
+    let mut config = EngineConfig::new(dir.join("download"));
+    config.listen_ip = [127, 0, 0, 1].into();
+    config.policy = policy;
+    let engine = Engine::start(config).await.unwrap();
+    let handle = engine
+        .add_torrent(TorrentSource::File(torrent.to_path_buf()))
+        .await
+        .unwrap();
+    let stream = handle.open_stream(0).unwrap();
+    let length = stream.len();
+
+    // As qtdemux starts: the first box headers, `moov` at the end, then
+    // the first samples.
+    let first_frame = async {
+        stream.read_at(0, 4096).await.unwrap();
+        stream
+            .read_at(layout.moov.0, (layout.moov.1 - layout.moov.0) as usize)
+            .await
+            .unwrap();
+        stream
+            .read_at(layout.head.0, (layout.head.1 - layout.head.0) as usize)
+            .await
+            .unwrap();
+        started.elapsed()
+    };
+    let first_frame = tokio::time::timeout(RUN_LIMIT, first_frame).await.ok();
+
+    let limited: f64 = scenario.seeder_limits.iter().sum();
+    let mut stalls = common::realtime::Stalls::default();
+    let mut seek_resume = None;
+    if first_frame.is_some() {
+        let left = RUN_LIMIT.saturating_sub(started.elapsed());
+        if scenario.seek {
+            let before_seek = (bitrate * PLAY_BEFORE_SEEK.as_secs_f64()) as u64;
+            let playing = Instant::now();
+            if let Ok(played) =
+                tokio::time::timeout(left, play(&stream, 0, before_seek, bitrate)).await
+            {
+                // The reader stops early once the rest is there: the seek
+                // still comes 10 s of media into playback.
+                tokio::time::sleep_until((playing + PLAY_BEFORE_SEEK + played.total()).into())
+                    .await;
+                stalls = played;
+                stream.reset_read_heads();
+                let (start, end) = layout.middle_keyframe;
+                let seeked = Instant::now();
+                let left = RUN_LIMIT.saturating_sub(started.elapsed());
+                let resumed =
+                    tokio::time::timeout(left, stream.read_at(start, (end - start) as usize)).await;
+                seek_resume = resumed.ok().map(|_| seeked.elapsed().as_secs_f64());
+            }
+        } else if let Ok(played) =
+            tokio::time::timeout(left, play(&stream, 0, length, bitrate)).await
+        {
+            stalls = played;
+        }
+    }
+
+    // Unlimited seeders: the rate is what this run achieved for the file.
+    let swarm_rate = if limited > 0.0 {
+        limited
+    } else {
+        let mut stats = handle.stats_watch();
+        let left = RUN_LIMIT.saturating_sub(started.elapsed());
+        let _ = tokio::time::timeout(
+            left,
+            stats.wait_for(|s| s.state == piecewise::engine::events::TorrentState::Seeding),
+        )
+        .await;
+        length as f64 / started.elapsed().as_secs_f64()
+    };
+    let pieces_bytes = |ranges: &[(u64, u64)]| -> f64 {
+        let mut pieces: Vec<u64> = ranges
+            .iter()
+            .flat_map(|&(s, e)| s / u64::from(PIECE)..=(e - 1) / u64::from(PIECE))
+            .collect();
+        pieces.sort_unstable();
+        pieces.dedup();
+        (pieces.len() as u64 * u64::from(PIECE)).min(length) as f64
+    };
+    let first_frame_limit = pieces_bytes(&[layout.head, layout.moov]) / swarm_rate;
+    let seek_limit = scenario
+        .seek
+        .then(|| pieces_bytes(&[layout.middle_keyframe]) / swarm_rate);
+    RunResult {
+        scenario: scenario.name,
+        policy: policy_name,
+        swarm_rate,
+        first_frame: first_frame.map(|d| d.as_secs_f64()),
+        first_frame_limit,
+        stalls: stalls.count(),
+        stall_secs: stalls.total().as_secs_f64(),
+        seek_resume,
+        seek_limit,
+    }
+}
+
+/// Encodes the benchmark video with `moov` at the end (faststart off).
+/// Snow does not compress, so the stream runs at the encoder's bitrate.
+fn write_mp4_index_at_end(path: &Path) {
+    piecewise::player::init().expect("GStreamer initialises");
+    use gst::prelude::*;
+    let frames = MEDIA_SECS as u32 * FPS;
+    let samples_per_frame = 48_000 / FPS;
+    let description = format!(
+        "videotestsrc num-buffers={frames} pattern=snow \
+           ! video/x-raw,width=640,height=360,framerate={FPS}/1 ! videoconvert \
+           ! x264enc speed-preset=ultrafast pass=cbr bitrate={VIDEO_KBPS} key-int-max={} \
+           ! h264parse ! queue ! mux. \
+         audiotestsrc num-buffers={frames} samplesperbuffer={samples_per_frame} freq=330 \
+           ! audio/x-raw,rate=48000 ! audioconvert ! avenc_aac ! aacparse ! queue ! mux. \
+         mp4mux name=mux faststart=false ! filesink location={}",
+        2 * FPS,
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&description).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let message = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(600),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("encoding finished");
+    if let gst::MessageView::Error(error) = message.view() {
+        panic!("encoding failed: {}", error.error());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// Boxes directly inside `data[range]`: (type, start, end of box).
+fn boxes(data: &[u8], start: usize, end: usize) -> Vec<([u8; 4], usize, usize)> {
+    let mut found = Vec::new();
+    let mut at = start;
+    while at + 8 <= end {
+        let size32 = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        let kind: [u8; 4] = data[at + 4..at + 8].try_into().unwrap();
+        let size = match size32 {
+            1 => u64::from_be_bytes(data[at + 8..at + 16].try_into().unwrap()) as usize,
+            0 => end - at,
+            n => n,
+        };
+        found.push((kind, at, at + size));
+        at += size;
+    }
+    found
+}
+
+fn child(data: &[u8], parent: (usize, usize), path: &[&[u8; 4]]) -> Option<(usize, usize)> {
+    let mut range = parent;
+    for kind in path {
+        let (_, s, e) = boxes(data, range.0 + 8, range.1)
+            .into_iter()
+            .find(|(k, _, _)| k == *kind)?;
+        range = (s, e);
+    }
+    Some(range)
+}
+
+fn be32(data: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_be_bytes(data[at..at + 4].try_into().unwrap()))
+}
+
+/// Finds `moov` and, in the video track's sample tables, the first sample
+/// and the keyframe at half the samples.
+fn mp4_layout(data: &[u8]) -> Mp4Layout {
+    let top = boxes(data, 0, data.len());
+    let (_, moov_start, moov_end) = *top.iter().find(|(k, _, _)| k == b"moov").unwrap();
+    let moov = (moov_start, moov_end);
+    let stbl = boxes(data, moov_start + 8, moov_end)
+        .into_iter()
+        .filter(|(k, _, _)| k == b"trak")
+        .find_map(|(_, s, e)| {
+            let hdlr = child(data, (s, e), &[b"mdia", b"hdlr"])?;
+            (&data[hdlr.0 + 16..hdlr.0 + 20] == b"vide")
+                .then(|| child(data, (s, e), &[b"mdia", b"minf", b"stbl"]))?
+        })
+        .expect("a video track");
+    let table = |kind: &[u8; 4]| child(data, stbl, &[kind]).expect("sample table box").0;
+    // stsz: uniform size or one per sample.
+    let stsz = table(b"stsz");
+    let uniform = be32(data, stsz + 12);
+    let count = be32(data, stsz + 16) as usize;
+    let sizes: Vec<u64> = (0..count)
+        .map(|i| {
+            if uniform > 0 {
+                uniform
+            } else {
+                be32(data, stsz + 20 + 4 * i)
+            }
+        })
+        .collect();
+    let chunk_offsets: Vec<u64> = match child(data, stbl, &[b"stco"]) {
+        Some((s, _)) => (0..be32(data, s + 12) as usize)
+            .map(|i| be32(data, s + 16 + 4 * i))
+            .collect(),
+        None => {
+            let s = table(b"co64");
+            (0..be32(data, s + 12) as usize)
+                .map(|i| be32(data, s + 16 + 8 * i) << 32 | be32(data, s + 20 + 8 * i))
+                .collect()
+        }
+    };
+    // stsc: runs of chunks with the same samples per chunk.
+    let stsc = table(b"stsc");
+    let runs: Vec<(usize, usize)> = (0..be32(data, stsc + 12) as usize)
+        .map(|i| {
+            let at = stsc + 16 + 12 * i;
+            (be32(data, at) as usize - 1, be32(data, at + 4) as usize)
+        })
+        .collect();
+    let mut offsets = Vec::with_capacity(count);
+    for (chunk, &chunk_offset) in chunk_offsets.iter().enumerate() {
+        let per_chunk = runs
+            .iter()
+            .rev()
+            .find(|(first, _)| *first <= chunk)
+            .map_or(1, |r| r.1);
+        let mut at = chunk_offset;
+        for _ in 0..per_chunk {
+            if offsets.len() == count {
+                break;
+            }
+            offsets.push(at);
+            at += sizes[offsets.len() - 1];
+        }
+    }
+    let stss = table(b"stss");
+    let half = count / 2 + 1;
+    let keyframe = (0..be32(data, stss + 12) as usize)
+        .map(|i| be32(data, stss + 16 + 4 * i) as usize)
+        .filter(|&n| n <= half)
+        .max()
+        .expect("a keyframe")
+        - 1;
+    Mp4Layout {
+        moov: (moov.0 as u64, moov.1 as u64),
+        head: (0, offsets[0] + sizes[0]),
+        middle_keyframe: (offsets[keyframe], offsets[keyframe] + sizes[keyframe]),
+    }
+}
+
+fn secs(value: Option<f64>) -> String {
+    value.map_or("—".to_owned(), |v| format!("{v:.2}"))
+}
+
+fn print_row(r: &RunResult) {
+    println!(
+        "{:<24} {:<13} rate {:>6.0} KB/s  first frame {:>7} s (limit {:.2} s, x{})  stalls {} ({:.2} s)  seek {} s (limit {})",
+        r.scenario,
+        r.policy,
+        r.swarm_rate / 1000.0,
+        secs(r.first_frame),
+        r.first_frame_limit,
+        secs(r.first_frame.map(|f| f / r.first_frame_limit)),
+        r.stalls,
+        r.stall_secs,
+        secs(r.seek_resume),
+        secs(r.seek_limit),
+    );
+}
+
+fn print_table(results: &[RunResult]) {
+    println!();
+    println!(
+        "| scenario | policy | swarm KB/s | first frame s | limit s | ratio | stalls | stall s | seek resume s | seek limit s | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in results {
+        println!(
+            "| {} | {} | {:.0} | {} | {:.2} | {} | {} | {:.2} | {} | {} | {} |",
+            r.scenario,
+            r.policy,
+            r.swarm_rate / 1000.0,
+            secs(r.first_frame),
+            r.first_frame_limit,
+            secs(r.first_frame.map(|f| f / r.first_frame_limit)),
+            r.stalls,
+            r.stall_secs,
+            secs(r.seek_resume),
+            secs(r.seek_limit),
+            secs(r.seek_resume.zip(r.seek_limit).map(|(s, l)| s / l)),
+        );
+    }
+}
+
+fn write_json(results: &[RunResult], media_bytes: u64, bitrate: f64) {
+    let runs: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "scenario": r.scenario,
+                "policy": r.policy,
+                "swarm_bytes_per_second": r.swarm_rate,
+                "first_frame_secs": r.first_frame,
+                "first_frame_limit_secs": r.first_frame_limit,
+                "first_frame_ratio": r.first_frame.map(|f| f / r.first_frame_limit),
+                "stalls": r.stalls,
+                "stall_secs": r.stall_secs,
+                "seek_resume_secs": r.seek_resume,
+                "seek_resume_limit_secs": r.seek_limit,
+            })
+        })
+        .collect();
+    let report = serde_json::json!({
+        "media_bytes": media_bytes,
+        "media_bytes_per_second": bitrate,
+        "piece_length": PIECE,
+        "runs": runs,
+    });
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    let path = out.join("streaming.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("wrote {}", path.display());
+}
