@@ -1,5 +1,5 @@
 use clap::Parser;
-use piecewise::cli::{Cli, Command};
+use piecewise::cli::{Cli, Command, StatsCommand};
 use std::process::ExitCode;
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -17,6 +17,12 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Some(Command::Play(args)) => piecewise::cli::play::run(args),
         Some(Command::Seed(args)) => piecewise::cli::seed::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Stats(StatsCommand::Plot(args))) => {
+            piecewise::cli::stats_plot::run(args).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Stats(StatsCommand::Table(args))) => {
+            piecewise::cli::stats_table::run(args).map(|()| ExitCode::SUCCESS)
+        }
         None => {
             let code = piecewise::application::run(cli.uri);
             Ok(code.into())

@@ -343,3 +343,118 @@ mod charts {
         assert!((phases[3] - 0.7).abs() < 1e-9, "{phases:?}");
     }
 }
+
+mod verbs {
+    use super::{BASELINE, SLOW, record};
+    use piecewise::stats::export;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output};
+
+    /// Two recorded runs written as JSON into `dir`.
+    fn two_runs(dir: &Path) -> [PathBuf; 2] {
+        [&BASELINE, &SLOW].map(|scenario| {
+            let path = dir.join(format!("{}.json", scenario.label));
+            export::write_json(&record(scenario), &path).expect("writes");
+            path
+        })
+    }
+
+    fn piecewise(args: &[&std::ffi::OsStr]) -> Output {
+        let output = Command::new(env!("CARGO_BIN_EXE_piecewise"))
+            .args(args)
+            .output()
+            .expect("piecewise runs");
+        assert!(
+            output.status.success(),
+            "piecewise {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    #[test]
+    fn stats_plot_writes_overlaid_png_and_svg_of_the_requested_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let [first, second] = two_runs(dir.path());
+        let png = dir.path().join("compare.png");
+        piecewise(&[
+            "stats".as_ref(),
+            "plot".as_ref(),
+            first.as_os_str(),
+            second.as_os_str(),
+            "-o".as_ref(),
+            png.as_os_str(),
+            "--width".as_ref(),
+            "1000".as_ref(),
+            "--height".as_ref(),
+            "700".as_ref(),
+        ]);
+        let image = image::open(&png).expect("a PNG").to_rgb8();
+        assert_eq!(image.dimensions(), (1000, 700));
+
+        let svg = dir.path().join("buffer.svg");
+        piecewise(&[
+            "stats".as_ref(),
+            "plot".as_ref(),
+            first.as_os_str(),
+            second.as_os_str(),
+            "-o".as_ref(),
+            svg.as_os_str(),
+            "--chart".as_ref(),
+            "buffer".as_ref(),
+            "--dark".as_ref(),
+        ]);
+        let svg = std::fs::read_to_string(&svg).expect("reads");
+        assert!(svg.contains("Buffer ahead"));
+        assert!(svg.contains("deadline buffer") && svg.contains("sequential buffer"));
+        assert!(!svg.contains("Startup delay"), "only the chart asked for");
+    }
+
+    #[test]
+    fn stats_table_prints_one_aligned_column_per_run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let [first, second] = two_runs(dir.path());
+        let output = piecewise(&[
+            "stats".as_ref(),
+            "table".as_ref(),
+            first.as_os_str(),
+            second.as_os_str(),
+        ]);
+        let table = String::from_utf8(output.stdout).expect("utf-8");
+        let lines: Vec<&str> = table.lines().collect();
+        let header: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(header, ["deadline", "sequential"]);
+        let row = |name: &str| -> Vec<String> {
+            let line = lines
+                .iter()
+                .find(|line| line.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("no row {name} in\n{table}"));
+            line.split_whitespace().skip(1).map(str::to_owned).collect()
+        };
+        assert_eq!(row("stall_count"), ["2", "1"]);
+        assert_eq!(row("seek_resume_s"), ["0.800", "-"]);
+        assert_eq!(row("first_frame_s"), ["1.580", "1.580"]);
+        // Right-aligned columns: every line is as long as the header.
+        assert!(
+            lines.iter().all(|line| line.len() == lines[0].len()),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn stats_plot_refuses_a_file_that_is_not_a_run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bogus = dir.path().join("bogus.json");
+        std::fs::write(&bogus, "not json").expect("writes");
+        let output = Command::new(env!("CARGO_BIN_EXE_piecewise"))
+            .args(["stats", "plot"])
+            .arg(&bogus)
+            .arg("-o")
+            .arg(dir.path().join("out.png"))
+            .output()
+            .expect("piecewise runs");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("is not a Piecewise stats file"), "{stderr}");
+    }
+}

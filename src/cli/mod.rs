@@ -7,6 +7,8 @@ pub mod download;
 pub mod play;
 mod progress;
 pub mod seed;
+pub mod stats_plot;
+pub mod stats_table;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +37,17 @@ pub enum Command {
     Play(play::PlayArgs),
     /// Verify a torrent's data and seed it until stopped.
     Seed(seed::SeedArgs),
+    /// Chart and compare recorded playback runs.
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StatsCommand {
+    /// Draw charts of runs (overlaid when several) into a PNG or SVG file.
+    Plot(stats_plot::PlotArgs),
+    /// Print the runs' summaries side by side.
+    Table(stats_table::TableArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default of info for Piecewise.
