@@ -93,8 +93,14 @@ impl ChartStyle {
 #[error("cannot draw the chart: {0}")]
 pub struct ChartError(String);
 
+impl ChartError {
+    pub(crate) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
 fn drawing<E: std::error::Error + Send + Sync>(error: DrawingAreaErrorKind<E>) -> ChartError {
-    ChartError(error.to_string())
+    ChartError::new(error.to_string())
 }
 
 const FONT: &str = "sans-serif";

@@ -3,6 +3,7 @@
 //! except `chart_widget`.
 
 pub mod chart;
+pub mod chart_widget;
 pub mod export;
 pub mod recorder;
 pub mod schema;
