@@ -23,8 +23,8 @@ pub struct DownloadArgs {
     pub seed_after: bool,
     #[command(flatten)]
     pub options: TorrentOptions,
-    /// The `.torrent` file.
-    pub torrent: PathBuf,
+    /// The `.torrent` file or a `magnet:` link.
+    pub torrent: String,
 }
 
 pub fn run(args: DownloadArgs) -> anyhow::Result<()> {

@@ -4,11 +4,12 @@
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::engine::events::TorrentState;
+use crate::engine::events::{EngineEvent, TorrentEvent, TorrentState};
 use crate::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
 use crate::engine::picker::Policy;
 
@@ -35,15 +36,21 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Starts the engine, prints where it listens, and adds the torrent. The
+/// Starts the engine, prints where it listens, and adds the torrent (a
+/// `.torrent` path or a magnet link, whose metadata is fetched first). The
 /// engine must be kept alive for as long as the torrent runs.
 pub async fn start(
     options: &TorrentOptions,
     download_dir: &Path,
-    torrent: &Path,
+    torrent: &str,
     peers: &[String],
 ) -> anyhow::Result<(Engine, TorrentHandle)> {
-    let peers = crate::cli::download::resolve_peers(peers).await?;
+    let mut peers = crate::cli::download::resolve_peers(peers).await?;
+    let mut source = TorrentSource::from_argument(torrent)?;
+    if let TorrentSource::Magnet(magnet) = &mut source {
+        // The metadata can come from the given peers too.
+        magnet.peers.append(&mut peers);
+    }
     let mut config = EngineConfig::new(download_dir);
     config.listen_ip = options.listen_ip;
     config.listen_port = options.listen_port;
@@ -53,14 +60,41 @@ pub async fn start(
     config.policy = Policy::RarestFirst;
     let engine = Engine::start(config).await?;
     println!("listening on {}", engine.listen_addr());
-    let torrent = engine
-        .add_torrent(TorrentSource::File(torrent.to_path_buf()))
-        .await
-        .with_context(|| format!("cannot add {}", torrent.display()))?;
+    let metadata_progress = matches!(source, TorrentSource::Magnet(_))
+        .then(|| tokio::spawn(show_metadata_progress(engine.events())));
+    let added = engine.add_torrent(source).await;
+    if let Some(mut progress) = metadata_progress {
+        // On success "metadata received" is queued already: let it print.
+        if added.is_err()
+            || tokio::time::timeout(Duration::from_secs(1), &mut progress)
+                .await
+                .is_err()
+        {
+            progress.abort();
+        }
+    }
+    let torrent = added.with_context(|| format!("cannot add {torrent}"))?;
     if !peers.is_empty() {
         torrent.add_peers(peers)?;
     }
     Ok((engine, torrent))
+}
+
+/// Says on stderr how resolving a magnet link goes.
+async fn show_metadata_progress(events: async_channel::Receiver<EngineEvent>) {
+    while let Ok(event) = events.recv().await {
+        match event.kind {
+            TorrentEvent::LookingForPeers => eprintln!("looking for peers"),
+            TorrentEvent::FetchingMetadata { peers } => {
+                eprintln!("fetching metadata ({peers} peers)");
+            }
+            TorrentEvent::MetadataReceived => {
+                eprintln!("metadata received");
+                return;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Shows progress on stderr, once a second, until `done` holds for the

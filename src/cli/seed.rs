@@ -18,8 +18,8 @@ pub struct SeedArgs {
     pub peers: Vec<String>,
     #[command(flatten)]
     pub options: TorrentOptions,
-    /// The `.torrent` file.
-    pub torrent: PathBuf,
+    /// The `.torrent` file or a `magnet:` link.
+    pub torrent: String,
 }
 
 pub fn run(args: SeedArgs) -> anyhow::Result<()> {

@@ -15,6 +15,16 @@ pub struct EngineEvent {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TorrentEvent {
+    /// A magnet link is being resolved: trackers and the link's peers are
+    /// being asked for peers.
+    LookingForPeers,
+    /// The info dictionary is being fetched from this many peers at once.
+    FetchingMetadata {
+        peers: usize,
+    },
+    /// The info dictionary arrived and matched the info-hash; the torrent
+    /// starts as if opened from a file.
+    MetadataReceived,
     /// A piece matched its hash and is on disk.
     PieceVerified(u32),
     /// A piece did not match its hash; it is downloaded again.

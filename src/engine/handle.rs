@@ -15,6 +15,8 @@ use tokio::task::JoinHandle;
 use crate::engine::bitfield::Bitfield;
 use crate::engine::events::{EngineEvent, PieceState, TorrentStats};
 use crate::engine::limits::{EVENT_QUEUE_CAPACITY, MAX_CONNECTIONS, MAX_TORRENT_FILE_BYTES};
+use crate::engine::magnet::{Magnet, MagnetError};
+use crate::engine::metadata_fetch;
 use crate::engine::metainfo::{InfoHash, Metainfo, MetainfoError};
 use crate::engine::picker::Policy;
 use crate::engine::session::{self, SessionShared};
@@ -69,6 +71,10 @@ pub enum EngineError {
     TorrentFileTooLarge { path: PathBuf },
     #[error("invalid torrent: {0}")]
     Metainfo(#[from] MetainfoError),
+    #[error("invalid magnet link: {0}")]
+    Magnet(#[from] MagnetError),
+    #[error("the magnet link names no peers and no trackers to ask for the torrent")]
+    MagnetWithoutSources,
     #[error("torrent {0} is already added")]
     AlreadyAdded(InfoHash),
     #[error("the torrent is no longer running")]
@@ -82,6 +88,22 @@ pub enum EngineError {
 pub enum TorrentSource {
     File(PathBuf),
     Bytes(Vec<u8>),
+    /// The info dictionary is fetched from peers first (BEP 9).
+    Magnet(Magnet),
+}
+
+impl TorrentSource {
+    /// A command-line or pasted argument: a `magnet:` link, else a path.
+    pub fn from_argument(argument: &str) -> Result<TorrentSource, MagnetError> {
+        let is_magnet = argument
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("magnet:"));
+        if is_magnet {
+            Ok(TorrentSource::Magnet(Magnet::parse(argument)?))
+        } else {
+            Ok(TorrentSource::File(PathBuf::from(argument)))
+        }
+    }
 }
 
 /// A running engine. Dropping it stops the listener; torrents stop when
@@ -141,12 +163,31 @@ impl Engine {
 
     /// Adds a torrent and starts it: its existing data is verified first
     /// (resume), then it downloads or seeds.
+    ///
+    /// For a magnet link this first resolves the info dictionary from peers
+    /// (a task of its own, reporting `LookingForPeers`, `FetchingMetadata`
+    /// and `MetadataReceived` events) and only then returns, so that every
+    /// handle has its metainfo. That can take long: the caller awaits it
+    /// off its main thread, and dropping the future abandons the magnet.
     pub async fn add_torrent(&self, source: TorrentSource) -> Result<TorrentHandle, EngineError> {
-        let bytes = match source {
-            TorrentSource::Bytes(bytes) => bytes,
-            TorrentSource::File(path) => read_torrent_file(&path).await?,
+        let (metainfo, peers) = match source {
+            TorrentSource::Bytes(bytes) => (Metainfo::from_bytes(&bytes)?, Vec::new()),
+            TorrentSource::File(path) => (
+                Metainfo::from_bytes(&read_torrent_file(&path).await?)?,
+                Vec::new(),
+            ),
+            TorrentSource::Magnet(magnet) => {
+                if magnet.peers.is_empty() && magnet.trackers.is_empty() {
+                    return Err(EngineError::MagnetWithoutSources);
+                }
+                if self.shared.torrents().contains_key(&magnet.info_hash) {
+                    return Err(EngineError::AlreadyAdded(magnet.info_hash));
+                }
+                let fetched = metadata_fetch::fetch(magnet, self.shared.clone()).await;
+                (fetched.metainfo, fetched.peers)
+            }
         };
-        let metainfo = Arc::new(Metainfo::from_bytes(&bytes)?);
+        let metainfo = Arc::new(metainfo);
         let info_hash = metainfo.info_hash;
         let (commands_tx, commands) = mpsc::unbounded_channel();
         {
@@ -172,13 +213,17 @@ impl Engine {
                 have: have_tx,
             },
         );
-        Ok(TorrentHandle {
+        let handle = TorrentHandle {
             metainfo,
             commands: commands_tx,
             stats,
             have,
             shared: self.shared.clone(),
-        })
+        };
+        if !peers.is_empty() {
+            handle.add_peers(peers)?;
+        }
+        Ok(handle)
     }
 }
 

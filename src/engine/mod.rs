@@ -10,6 +10,7 @@ pub mod events;
 pub mod handle;
 pub mod limits;
 pub mod magnet;
+mod metadata_fetch;
 pub mod metainfo;
 pub mod peer;
 pub mod picker;

@@ -3,7 +3,8 @@
   lt_peer.py seed TORRENT SAVE_DIR [options]
       seeds the data in SAVE_DIR (checked first, unless --trust-data)
   lt_peer.py leech TORRENT SAVE_DIR [options]
-      downloads into SAVE_DIR, prints a JSON summary and exits 0 when done
+      downloads into SAVE_DIR, prints a JSON summary and exits 0 when done;
+      TORRENT may be a magnet link (metadata fetched from the peers)
 
 Options:
   --peer HOST:PORT     connect to this peer (repeatable; retried)
@@ -79,8 +80,11 @@ def main():
         # Seed mode trusts the files; with hash checks off libtorrent does
         # not verify them lazily either, so corrupt data is served as is.
         ses.apply_settings({"disable_hash_checks": True})
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(args.torrent)
+    if args.torrent.startswith("magnet:"):
+        params = lt.parse_magnet_uri(args.torrent)
+    else:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(args.torrent)
     params.save_path = args.save_dir
     if args.trust_data:
         params.flags |= lt.torrent_flags.seed_mode

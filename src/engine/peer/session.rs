@@ -22,9 +22,10 @@ use crate::engine::metainfo::Metainfo;
 use crate::engine::picker::PeerKey;
 use crate::engine::rate_limit::{RateLimiter, RateMeter};
 use crate::engine::storage::Storage;
+use crate::engine::wire::metadata::OUR_UT_METADATA_ID;
 use crate::engine::wire::{
     BlockRequest, EXTENSION_HANDSHAKE_ID, ExtensionHandshake, Handshake, Message, MessageCodec,
-    Reserved, WireError,
+    MetadataMessage, Reserved, UT_METADATA, WireError,
 };
 
 /// Messages the reader may parse ahead of the session: enough to keep the
@@ -181,6 +182,8 @@ struct Session<'a, W> {
     queued: VecDeque<BlockRequest>,
     invalid_requests: u32,
     last_write: Instant,
+    /// The id the peer wants `ut_metadata` messages under, if it speaks it.
+    their_ut_metadata: Option<u8>,
 }
 
 impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
@@ -206,6 +209,7 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
             queued: VecDeque::new(),
             invalid_requests: 0,
             last_write: Instant::now(),
+            their_ut_metadata: None,
         };
         session
             .report(PeerEventKind::Connected {
@@ -305,9 +309,14 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
     }
 
     fn send_extension_handshake(&mut self) {
+        // We serve our info dictionary to peers resolving a magnet link.
         let handshake = ExtensionHandshake {
+            extensions: [(UT_METADATA.to_owned(), OUR_UT_METADATA_ID)].into(),
             client: Some(concat!("Piecewise ", env!("CARGO_PKG_VERSION")).to_owned()),
             request_queue: Some(MAX_QUEUED_REQUESTS as u32),
+            metadata_size: u32::try_from(self.params.metainfo.info_bytes.len())
+                .ok()
+                .filter(|&size| size > 0),
             ..ExtensionHandshake::default()
         };
         self.send(&Message::Extended {
@@ -400,12 +409,15 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
             Message::Extended { id, payload } => {
                 if id == EXTENSION_HANDSHAKE_ID {
                     let handshake = ExtensionHandshake::decode(&payload)?;
+                    self.their_ut_metadata = handshake.extensions.get(UT_METADATA).copied();
                     if let Some(queue) = handshake.request_queue {
                         self.report(PeerEventKind::RequestQueue(queue)).await?;
                     }
+                } else if id == OUR_UT_METADATA_ID {
+                    self.on_metadata_message(&payload)?;
                 }
-                // Extensions we do not speak yet (ut_metadata, ut_pex) are
-                // ignored; the codec already bounded their size.
+                // Extensions we do not speak are ignored; the codec
+                // already bounded their size.
                 Ok(())
             }
             Message::Choke => self.report(PeerEventKind::Choke).await,
@@ -462,6 +474,23 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
                 self.report(PeerEventKind::AllowedFast(piece)).await
             }
         }
+    }
+
+    /// Answers a peer's request for a piece of our info dictionary (BEP 9);
+    /// each answer is at most one 16 KiB piece per request received.
+    fn on_metadata_message(&mut self, payload: &Bytes) -> Result<(), SessionEnd> {
+        let (Some(MetadataMessage::Request { piece }), Some(their_id)) =
+            (MetadataMessage::decode(payload)?, self.their_ut_metadata)
+        else {
+            return Ok(());
+        };
+        let answer = MetadataMessage::data_from(&self.params.metainfo.info_bytes, piece)
+            .unwrap_or(MetadataMessage::Reject { piece });
+        self.send(&Message::Extended {
+            id: their_id,
+            payload: answer.encode(),
+        });
+        Ok(())
     }
 
     fn request_is_valid(&self, request: &BlockRequest) -> bool {

@@ -15,6 +15,10 @@ use crate::engine::metainfo::InfoHash;
 /// The extension's name in BEP 10 handshakes.
 pub const UT_METADATA: &str = "ut_metadata";
 
+/// The extended message id we ask peers to send `ut_metadata` under (the
+/// one libtorrent uses too).
+pub const OUR_UT_METADATA_ID: u8 = 2;
+
 /// Bytes per metadata piece; only the last may be shorter (BEP 9).
 pub const METADATA_PIECE_BYTES: u32 = 16 * 1024;
 
