@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::peers::{Peer, create_torrent, libtorrent, write_data};
 use common::{ten_second_video, write_video};
+use piecewise::engine::metainfo::Metainfo;
 use piecewise::player::sample::SampleFormat;
 use piecewise::stats::schema::{EventKind, Run};
 
@@ -250,7 +251,31 @@ fn torrent_without_a_playable_file_fails_with_a_clear_message() {
 }
 
 #[test]
-fn magnet_link_fails_clearly_until_metadata_exchange_exists() {
+fn magnet_link_plays_once_its_metadata_arrives_from_the_given_peer() {
+    let swarm = swarm(SampleFormat::WebmVp9Opus, 0);
+    let info_hash = Metainfo::from_bytes(&std::fs::read(&swarm.torrent).unwrap())
+        .unwrap()
+        .info_hash;
+    let magnet = format!("magnet:?xt=urn:btih:{}", info_hash.to_hex());
+    let peers = [swarm.seeder.addr.to_string()];
+    let (output, run) = play(
+        swarm.dir.path(),
+        Path::new(&magnet),
+        &peers,
+        &["--play-seconds", "2"],
+    );
+    assert!(output.status.success(), "play failed");
+    let run = run.expect("stats written");
+    assert_consistent(&run, &swarm.video);
+    assert!(
+        run.summary.played_s >= 2.0,
+        "played {}",
+        run.summary.played_s
+    );
+}
+
+#[test]
+fn magnet_link_without_peers_or_trackers_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let (output, _) = play(
         dir.path(),
@@ -260,7 +285,10 @@ fn magnet_link_fails_clearly_until_metadata_exchange_exists() {
     );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("metadata exchange"), "{stderr}");
+    assert!(
+        stderr.contains("names no peers and no trackers"),
+        "{stderr}"
+    );
 }
 
 #[test]

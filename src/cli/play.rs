@@ -200,26 +200,25 @@ async fn open(
     args: &PlayArgs,
     recorder: &mut Recorder,
 ) -> anyhow::Result<(Engine, PreparedPlayback)> {
-    if args.torrent.starts_with("magnet:") {
-        bail!(
-            "Playing a magnet link needs metadata exchange (BEP 9), which this engine cannot do \
-             yet; open the .torrent file instead."
-        );
+    let mut peers = crate::cli::download::resolve_peers(&args.peers).await?;
+    let mut source = TorrentSource::from_argument(&args.torrent)?;
+    if let TorrentSource::Magnet(magnet) = &mut source {
+        // The metadata can come from the given peers too.
+        magnet.peers.append(&mut peers);
     }
-    let peers = crate::cli::download::resolve_peers(&args.peers).await?;
     let mut config = EngineConfig::new(&args.download_dir);
     config.listen_ip = args.listen_ip;
     config.policy = args.policy.policy();
     let engine = Engine::start(config).await?;
     println!("listening on {}", engine.listen_addr());
+    recorder.event(Instant::now(), EventKind::TorrentAdded);
+    // For a magnet link this waits for the metadata from peers; a .torrent
+    // file carries it.
     let torrent = engine
-        .add_torrent(TorrentSource::File(PathBuf::from(&args.torrent)))
+        .add_torrent(source)
         .await
         .with_context(|| format!("cannot add {}", args.torrent))?;
-    let now = Instant::now();
-    recorder.event(now, EventKind::TorrentAdded);
-    // A .torrent file carries its metadata.
-    recorder.event(now, EventKind::MetadataReceived);
+    recorder.event(Instant::now(), EventKind::MetadataReceived);
     let prepared = PreparedPlayback::new(torrent, None, tokio::runtime::Handle::current())?;
     if !peers.is_empty() {
         prepared.torrent.add_peers(peers)?;
