@@ -5,7 +5,6 @@
 
 use crate::engine::handle::{Engine, EngineConfig, TorrentSource};
 use crate::engine::picker::{DeadlineParams, Policy};
-use crate::i18n::gettext;
 use crate::player::PlayerSinks;
 use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
 use crate::stats::recorder::{Recorder, process_start};
@@ -190,19 +189,17 @@ async fn start_session(
     config: EngineConfig,
     video_sink: gst::Element,
 ) -> Result<(Engine, Session), String> {
-    let path = match open {
-        Open::Torrent(path) => path.clone(),
-        Open::Magnet(_) => {
-            return Err(gettext(
-                "Magnet links cannot be played yet: the torrent’s metadata cannot be fetched from peers. Open the .torrent file instead.",
-            ));
+    let source = match open {
+        Open::Torrent(path) => TorrentSource::File(path.clone()),
+        Open::Magnet(link) => {
+            TorrentSource::from_argument(link).map_err(|error| error.to_string())?
         }
     };
     let engine = Engine::start(config)
         .await
         .map_err(|error| error.to_string())?;
     let torrent = engine
-        .add_torrent(TorrentSource::File(path))
+        .add_torrent(source)
         .await
         .map_err(|error| error.to_string())?;
     let prepared = PreparedPlayback::new(torrent, None, tokio::runtime::Handle::current())
