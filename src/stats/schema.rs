@@ -226,7 +226,7 @@ impl Summary {
                 }
                 _ => None,
             })
-            .sum();
+            .fold(0.0, |total, step| total + step);
 
         let last = series.last().cloned().unwrap_or_default();
         Self {
@@ -234,7 +234,8 @@ impl Summary {
             first_frame_after_add_s: first_frame.zip(added).map(|(frame, add)| frame - add),
             play_start_s: play_start.map(|t| t + process_start_offset_s),
             stall_count: u32::try_from(stalls.len()).unwrap_or(u32::MAX),
-            stall_seconds: stalls.iter().sum(),
+            // Folded from +0.0: an empty `f64` sum is -0.0, which exports print as "-0.0".
+            stall_seconds: stalls.iter().fold(0.0, |total, stall| total + stall),
             seek_count,
             seek_resume_s: (!resume_times.is_empty())
                 .then(|| resume_times.iter().sum::<f64>() / resume_times.len() as f64),
@@ -293,5 +294,17 @@ impl Run {
             reached = reached.max(at.unwrap_or(reached));
             part
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_without_stalls_or_playback_sums_to_positive_zero() {
+        let summary = Summary::of(&[], &[], 0.0);
+        assert!(summary.stall_seconds.is_sign_positive());
+        assert!(summary.played_s.is_sign_positive());
     }
 }
