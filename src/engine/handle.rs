@@ -18,11 +18,14 @@ use crate::engine::limits::{EVENT_QUEUE_CAPACITY, MAX_CONNECTIONS, MAX_TORRENT_F
 use crate::engine::magnet::{Magnet, MagnetError};
 use crate::engine::metadata_fetch;
 use crate::engine::metainfo::{InfoHash, Metainfo, MetainfoError};
-use crate::engine::picker::Policy;
 use crate::engine::session::{self, SessionShared};
 use crate::engine::storage::StorageError;
 use crate::engine::stream::{FileStream, StreamError};
 use crate::engine::torrent::{self, TorrentCommand, TorrentOutputs};
+
+/// The piece policy is part of the engine's configuration, so callers
+/// outside the engine name it through the handle.
+pub use crate::engine::picker::{DeadlineParams, Policy};
 
 /// How the engine runs.
 #[derive(Clone, Debug)]

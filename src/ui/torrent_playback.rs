@@ -3,8 +3,7 @@
 //! their own thread and tokio runtime, driven by commands from the GTK main
 //! loop and reporting back over a channel, so the main loop never blocks.
 
-use crate::engine::handle::{Engine, EngineConfig, TorrentSource};
-use crate::engine::picker::{DeadlineParams, Policy};
+use crate::engine::handle::{DeadlineParams, Engine, EngineConfig, Policy, TorrentSource};
 use crate::player::PlayerSinks;
 use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
 use crate::stats::recorder::{Recorder, process_start};
