@@ -6,11 +6,12 @@ use crate::ui::open_request::decide_argument;
 use crate::ui::{PiecewisePreferences, PiecewiseWindow};
 use adw::prelude::*;
 use gtk::{gio, glib};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Runs the window until it closes. `location` is a path or URI, kept as
-/// the raw string (see `media_uri`).
-pub fn run(location: Option<String>) -> glib::ExitCode {
+/// the raw string (see `media_uri`). `download_folder` replaces the
+/// preferences' folder for torrents (the demo keeps its download apart).
+pub fn run(location: Option<String>, download_folder: Option<PathBuf>) -> glib::ExitCode {
     crate::i18n::init();
     if let Err(error) = crate::player::init() {
         tracing::error!(%error, "cannot initialise GStreamer");
@@ -57,10 +58,13 @@ pub fn run(location: Option<String>) -> glib::ExitCode {
         window(app).present();
         tracing::info!("window presented");
     });
-    app.connect_command_line(|app, command_line| {
+    app.connect_command_line(move |app, command_line| {
         let cwd = command_line.cwd();
         let arguments = command_line.arguments();
         let window = window(app);
+        if let Some(folder) = &download_folder {
+            window.set_download_folder(folder.clone());
+        }
         // The first argument is the program name.
         for argument in arguments.iter().skip(1) {
             let raw = argument.to_string_lossy();

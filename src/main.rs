@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<ExitCode> {
             piecewise::cli::stats_table::run(args).map(|()| ExitCode::SUCCESS)
         }
         None => {
-            let code = piecewise::application::run(cli.uri);
+            let code = piecewise::application::run(cli.uri, None);
             Ok(code.into())
         }
     }

@@ -58,6 +58,21 @@ fn holds_video_frame(c: &Colours) -> bool {
     c.distinct >= 256 && c.saturation >= 0.3
 }
 
+/// Screenshots until one holds a video frame (the first frame reaches the
+/// screen a frame-clock tick after playback starts) or 20 s pass; returns
+/// the last one's colours.
+fn wait_for_video_frame(desktop: &Desktop, screenshot: &Path) -> Colours {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        desktop.screenshot(screenshot);
+        let found = colours(screenshot, VIDEO_AREA_CROP);
+        if holds_video_frame(&found) || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn window_shows_frames_of_the_playing_video() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -66,17 +81,8 @@ fn window_shows_frames_of_the_playing_video() {
     let mut app = desktop.launch(&[video.as_os_str()]);
     app.wait_for_line("playback started", START_TIMEOUT);
 
-    // The first frame reaches the screen a frame-clock tick later; poll.
     let screenshot = artifact_dir().join("gui-playing.png");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let first = loop {
-        desktop.screenshot(&screenshot);
-        let found = colours(&screenshot, VIDEO_AREA_CROP);
-        if holds_video_frame(&found) || Instant::now() > deadline {
-            break found;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let first = wait_for_video_frame(&desktop, &screenshot);
     assert!(
         holds_video_frame(&first),
         "no video frame on screen ({} colours, saturation {:.2}); see {}",
@@ -172,17 +178,63 @@ fn text_file_shows_not_a_video_error_page_and_exits_cleanly() {
     shows_error_page(path.as_os_str(), "not a video", "gui-not-a-video.png");
 }
 
+/// The pids of the demo's seeders, from its "demo seeder started" lines.
+fn demo_seeder_pids(app: &mut common::App) -> Vec<u32> {
+    (0..3)
+        .map(|_| {
+            let line = app.wait_for_line("demo seeder started", START_TIMEOUT);
+            line.split_whitespace()
+                .find_map(|field| field.strip_prefix("pid="))
+                .and_then(|pid| pid.parse().ok())
+                .unwrap_or_else(|| panic!("no pid in {line}"))
+        })
+        .collect()
+}
+
+/// Whether `pid` is still a running `piecewise seed` process.
+fn is_seeder(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|arg| arg == b"seed"))
+}
+
+fn assert_seeders_gone(pids: &[u32]) {
+    // The kernel delivers the parent-death signal a moment after the exit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|&pid| is_seeder(pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alive: Vec<_> = pids.iter().filter(|&&pid| is_seeder(pid)).collect();
+    assert!(alive.is_empty(), "seeders outlived the demo: {alive:?}");
+}
+
 #[test]
-fn demo_generates_its_video_once_and_plays_it() {
+fn demo_streams_from_its_own_seeders_and_stops_them_with_the_window() {
     let cache = tempfile::tempdir().expect("tempdir");
     let env = [("XDG_CACHE_HOME", cache.path())];
     let desktop = Desktop::start();
 
     let mut first = desktop.launch_with_env(&[OsStr::new("demo")], &env);
     first.wait_for_line("generating the demo video", START_TIMEOUT);
+    let seeders = demo_seeder_pids(&mut first);
+    assert!(seeders.iter().all(|&pid| is_seeder(pid)));
+    let opening = first.wait_for_line("opening torrent", START_TIMEOUT);
+    assert!(
+        opening.contains("Magnet") && opening.contains("127.0.0.1"),
+        "the window does not open the local swarm: {opening}"
+    );
     first.wait_for_line("playback started", START_TIMEOUT);
-    let (status, _) = first.terminate();
-    assert!(status.success(), "exit status {status}");
+    let screenshot = artifact_dir().join("gui-demo.png");
+    let frame = wait_for_video_frame(&desktop, &screenshot);
+    assert!(
+        holds_video_frame(&frame),
+        "no video frame from the swarm ({} colours, saturation {:.2}); see {}",
+        frame.distinct,
+        frame.saturation,
+        screenshot.display()
+    );
+    let (status, log) = first.terminate();
+    assert!(status.success(), "exit status {status}; {log:#?}");
+    assert_seeders_gone(&seeders);
     let cached: Vec<_> = std::fs::read_dir(cache.path().join("piecewise"))
         .expect("demo cache directory")
         .collect();
@@ -192,12 +244,14 @@ fn demo_generates_its_video_once_and_plays_it() {
         "one cached video, no partial file: {cached:?}"
     );
 
+    // From the cache, and killed outright: its seeders die with it.
     let mut second = desktop.launch_with_env(&[OsStr::new("demo")], &env);
-    second.wait_for_line("playback started", START_TIMEOUT);
-    let (status, log) = second.terminate();
-    assert!(status.success(), "exit status {status}");
+    let seeders = demo_seeder_pids(&mut second);
     assert!(
-        !log.iter().any(|line| line.contains("generating")),
-        "the cached video was generated again: {log:#?}"
+        !second.log.iter().any(|line| line.contains("generating")),
+        "the cached video was generated again: {:#?}",
+        second.log
     );
+    second.kill();
+    assert_seeders_gone(&seeders);
 }

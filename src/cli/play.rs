@@ -104,7 +104,7 @@ pub enum StartName {
 
 pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     if !args.headless {
-        return Ok(crate::application::run(Some(args.torrent)).into());
+        return Ok(crate::application::run(Some(args.torrent), None).into());
     }
     let session_start = Instant::now();
     let recorder = Recorder::new(process_start(), session_start, std::env::args().collect());

@@ -95,6 +95,8 @@ mod imp {
         pub pointer_at: Cell<(f64, f64)>,
         /// Suspend and screensaver inhibition while playing.
         pub inhibit_cookie: Cell<Option<u32>>,
+        /// Replaces the preferences' download folder (the demo's own).
+        pub download_folder: RefCell<Option<PathBuf>>,
         /// Kept alive while the chooser is shown (it is not a widget).
         pub file_chooser: RefCell<Option<gtk::FileChooserNative>>,
     }
@@ -160,6 +162,12 @@ impl PiecewiseWindow {
         self.imp().settings.get().and_then(Option::as_ref)
     }
 
+    /// Torrents opened from now on download into `folder` instead of the
+    /// preferences' download folder.
+    pub fn set_download_folder(&self, folder: PathBuf) {
+        self.imp().download_folder.replace(Some(folder));
+    }
+
     /// Opens a torrent or magnet link and remembers it in the recent list.
     pub fn open(&self, open: Open) {
         let imp = self.imp();
@@ -191,7 +199,10 @@ impl PiecewiseWindow {
         let sink = gst::ElementFactory::make("gtk4paintablesink").build()?;
         let paintable = sink.property::<gdk::Paintable>("paintable");
         self.imp().picture.set_paintable(Some(&paintable));
-        let config = engine_config(self.settings());
+        let mut config = engine_config(self.settings());
+        if let Some(folder) = self.imp().download_folder.borrow().clone() {
+            config.download_dir = folder;
+        }
         let (torrent, updates) = TorrentPlayback::start(open, config, sink)?;
         let window = self.downgrade();
         glib::spawn_future_local(async move {

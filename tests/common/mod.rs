@@ -220,6 +220,14 @@ impl App {
     }
 }
 
+impl App {
+    /// Kills the process with SIGKILL, as a crash or `kill -9` would.
+    pub fn kill(mut self) -> std::process::ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().expect("wait")
+    }
+}
+
 impl Drop for App {
     fn drop(&mut self) {
         let _ = self.child.kill();
