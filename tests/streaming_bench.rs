@@ -10,14 +10,23 @@
 //! consumes at the bitrate, and, in the seek scenario, the time until the
 //! keyframe at 50 % is readable after a seek issued 10 s into playback.
 //! Writes `target/bench/streaming.json`.
+//!
+//! The origin scenario (issue #11), on its own:
+//!
+//!     cargo test --test streaming_bench origin -- --ignored --nocapture
+//!
+//! seeders at 0.8x the bitrate in total plus a throttled nginx web seed:
+//! `deadline` with the origin (avoid-stall), `deadline` without it, and a
+//! plain HTTP download of the same file from the same nginx.
 
 mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::nginx::Nginx;
 use common::opentracker::Opentracker;
-use common::peers::{Peer, create_torrent, libtorrent};
+use common::peers::{Peer, create_torrent, create_torrent_with_web_seeds, libtorrent};
 use common::realtime::play;
 use piecewise::engine::handle::{Engine, EngineConfig, TorrentSource};
 use piecewise::engine::metainfo::Metainfo;
@@ -126,20 +135,7 @@ fn streaming_benchmark_per_policy_and_scenario() {
     for scenario in &scenarios {
         for &(name, policy) in &policies {
             let run_dir = tempfile::tempdir().unwrap();
-            let seeders: Vec<Peer> = scenario
-                .seeder_limits
-                .iter()
-                .map(|&limit| {
-                    let extra = if limit > 0.0 {
-                        vec!["--upload-limit".to_owned(), (limit as u64).to_string()]
-                    } else {
-                        Vec::new()
-                    };
-                    let mut seeder = libtorrent("seed", &torrent, &seed_dir, &extra);
-                    seeder.wait_for_line("announced");
-                    seeder
-                })
-                .collect();
+            let seeders = start_seeders(scenario.seeder_limits, &torrent, &seed_dir);
             let result = runtime.block_on(run(
                 run_dir.path(),
                 &torrent,
@@ -156,6 +152,145 @@ fn streaming_benchmark_per_policy_and_scenario() {
     }
     print_table(&results);
     write_json(&results, bytes.len() as u64, bitrate);
+}
+
+/// libtorrent seeders of `torrent`, one per upload limit (0: unlimited),
+/// each announced to the tracker.
+fn start_seeders(limits: &[f64], torrent: &Path, seed_dir: &Path) -> Vec<Peer> {
+    limits
+        .iter()
+        .map(|&limit| {
+            let extra = if limit > 0.0 {
+                vec!["--upload-limit".to_owned(), (limit as u64).to_string()]
+            } else {
+                Vec::new()
+            };
+            let mut seeder = libtorrent("seed", torrent, seed_dir, &extra);
+            seeder.wait_for_line("announced");
+            seeder
+        })
+        .collect()
+}
+
+/// nginx's `limit_rate` (per request) as a fraction of the bitrate: the
+/// web seed keeps up to 4 ranges in flight, so the origin alone could
+/// sustain about 2x the bitrate.
+const ORIGIN_RATE_PER_CONNECTION: f64 = 0.5;
+
+#[test]
+#[ignore = "benchmark: cargo test --test streaming_bench origin -- --ignored --nocapture"]
+fn origin_benchmark_thin_swarm_with_and_without_a_throttled_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let video = seed_dir.join("film.mp4");
+    write_mp4_index_at_end(&video);
+    let bytes = std::fs::read(&video).unwrap();
+    let layout = mp4_layout(&bytes);
+    let bitrate = bytes.len() as f64 / MEDIA_SECS as f64;
+    let limit_rate = (bitrate * ORIGIN_RATE_PER_CONNECTION) as u64;
+    let nginx = Nginx::start(&seed_dir, &format!("limit_rate {limit_rate};"));
+    println!(
+        "media: {} bytes, {:.2} Mbit/s; seeders 4 x 0.2x; nginx limit_rate {limit_rate} B/s per request",
+        bytes.len(),
+        bitrate * 8.0 / 1e6,
+    );
+    let probe = dir.path().join("probe.torrent");
+    create_torrent(&video, &probe, PIECE, &[]);
+    let hash = Metainfo::from_bytes(&std::fs::read(&probe).unwrap())
+        .unwrap()
+        .info_hash;
+    let tracker = Opentracker::start(&[hash]);
+    // The same info-hash with and without the web seed (url-list lies
+    // outside the info dictionary).
+    let plain = dir.path().join("film.torrent");
+    create_torrent(&video, &plain, PIECE, &[tracker.http_url()]);
+    let with_origin = dir.path().join("film-origin.torrent");
+    create_torrent_with_web_seeds(
+        &video,
+        &with_origin,
+        PIECE,
+        &[tracker.http_url()],
+        &[nginx.url("film.mp4")],
+    );
+    let limits = [0.2 * bitrate; 4];
+    let scenario = Scenario {
+        name: "4 seeders 0.8x + origin",
+        seeder_limits: &limits,
+        seek: false,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for (name, torrent) in [
+        ("deadline + origin", &with_origin),
+        ("deadline, no origin", &plain),
+    ] {
+        let run_dir = tempfile::tempdir().unwrap();
+        let seeders = start_seeders(scenario.seeder_limits, torrent, &seed_dir);
+        let sent_before = nginx.bytes_sent();
+        let policy = Policy::Deadline(DeadlineParams::default());
+        let result = runtime.block_on(run(
+            run_dir.path(),
+            torrent,
+            &layout,
+            bitrate,
+            scenario,
+            name,
+            policy,
+        ));
+        let origin_share = (nginx.bytes_sent() - sent_before) as f64 / bytes.len() as f64;
+        print_row(&result);
+        println!(
+            "    origin share of the file's bytes: {:.1} %",
+            origin_share * 100.0
+        );
+        rows.push((result, origin_share));
+        drop(seeders);
+    }
+    let http = runtime.block_on(plain_http_download(&nginx.url("film.mp4"), &layout));
+    println!();
+    println!("| run | first frame s | stalls | stall s | origin share | full file s |");
+    println!("|---|---|---|---|---|---|");
+    for (r, share) in &rows {
+        println!(
+            "| {} | {} | {} | {:.2} | {:.1} % | — |",
+            r.policy,
+            secs(r.first_frame),
+            r.stalls,
+            r.stall_secs,
+            share * 100.0
+        );
+    }
+    println!(
+        "| plain HTTP from nginx | {:.2} | — | — | 100 % | {:.2} |",
+        http.0, http.1
+    );
+}
+
+/// A plain HTTP client on the same origin: the time to the first-frame
+/// bytes as a player would fetch them (head and `moov` by range, on one
+/// connection), then to the whole file (one GET).
+async fn plain_http_download(url: &str, layout: &Mp4Layout) -> (f64, f64) {
+    let client = reqwest::Client::new();
+    let get = |range: Option<(u64, u64)>| {
+        let mut request = client.get(url);
+        if let Some((start, end)) = range {
+            request = request.header("Range", format!("bytes={start}-{}", end - 1));
+        }
+        async move { request.send().await.unwrap().bytes().await.unwrap().len() }
+    };
+    let started = Instant::now();
+    get(Some((0, 4096))).await;
+    get(Some(layout.moov)).await;
+    get(Some(layout.head)).await;
+    let first_frame = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    get(None).await;
+    (first_frame, started.elapsed().as_secs_f64())
 }
 
 async fn run(

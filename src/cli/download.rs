@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use crate::cli::parse_origin;
 use crate::cli::progress::{self, TorrentOptions};
 use crate::engine::events::TorrentState;
+use crate::engine::handle::OriginUse;
 
 #[derive(Args, Debug)]
 pub struct DownloadArgs {
@@ -21,6 +23,10 @@ pub struct DownloadArgs {
     /// Keep running and seeding once the download is complete.
     #[arg(long)]
     pub seed_after: bool,
+    /// Use of the torrent's web seeds (HTTP origins): never, avoid-stall
+    /// (only while no peer delivers, without a player) or always.
+    #[arg(long, value_name = "USE", default_value = "avoid-stall", value_parser = parse_origin)]
+    pub origin: OriginUse,
     #[command(flatten)]
     pub options: TorrentOptions,
     /// The `.torrent` file or a `magnet:` link.
@@ -34,6 +40,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
             &args.download_dir,
             &args.torrent,
             &args.peers,
+            args.origin,
         )
         .await?;
         let finished =

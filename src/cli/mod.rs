@@ -12,6 +12,8 @@ pub mod stats_table;
 
 use clap::{Parser, Subcommand};
 
+use crate::engine::handle::OriginUse;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "piecewise",
@@ -48,6 +50,12 @@ pub enum StatsCommand {
     Plot(stats_plot::PlotArgs),
     /// Print the runs' summaries side by side.
     Table(stats_table::TableArgs),
+}
+
+/// Parses `--origin never|avoid-stall|always`.
+pub(crate) fn parse_origin(name: &str) -> Result<OriginUse, String> {
+    OriginUse::from_name(name)
+        .ok_or_else(|| format!("expected one of: {}", OriginUse::NAMES.join(", ")))
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default of info for Piecewise.

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 use crate::engine::events::TorrentEvent;
-use crate::engine::handle::{Engine, EngineConfig, TorrentSource};
+use crate::engine::handle::{Engine, EngineConfig, OriginUse, TorrentSource};
 use crate::engine::picker::{DeadlineParams, Policy};
 use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
 use crate::player::{PlaybackError, PlayerSinks};
@@ -55,6 +55,10 @@ pub struct PlayArgs {
     /// Address to accept peers on.
     #[arg(long, default_value = "0.0.0.0")]
     pub listen_ip: IpAddr,
+    /// Use of the torrent's web seeds (HTTP origins): never, avoid-stall
+    /// (only for blocks peers would deliver late) or always.
+    #[arg(long, value_name = "USE", default_value = "avoid-stall", value_parser = crate::cli::parse_origin)]
+    pub origin: OriginUse,
     /// Give up when nothing arrives and nothing plays for this long.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
@@ -209,6 +213,7 @@ async fn open(
     let mut config = EngineConfig::new(&args.download_dir);
     config.listen_ip = args.listen_ip;
     config.policy = args.policy.policy();
+    config.origin = args.origin;
     let engine = Engine::start(config).await?;
     println!("listening on {}", engine.listen_addr());
     recorder.event(Instant::now(), EventKind::TorrentAdded);

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::engine::events::{EngineEvent, TorrentEvent, TorrentState};
-use crate::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
+use crate::engine::handle::{Engine, EngineConfig, OriginUse, TorrentHandle, TorrentSource};
 use crate::engine::picker::Policy;
 
 #[derive(Args, Debug)]
@@ -44,6 +44,7 @@ pub async fn start(
     download_dir: &Path,
     torrent: &str,
     peers: &[String],
+    origin: OriginUse,
 ) -> anyhow::Result<(Engine, TorrentHandle)> {
     let mut peers = crate::cli::download::resolve_peers(peers).await?;
     let mut source = TorrentSource::from_argument(torrent)?;
@@ -56,6 +57,7 @@ pub async fn start(
     config.listen_port = options.listen_port;
     config.upload_rate_limit = options.upload_limit;
     config.download_rate_limit = options.download_limit;
+    config.origin = origin;
     // A whole download has no player demand: help the swarm.
     config.policy = Policy::RarestFirst;
     let engine = Engine::start(config).await?;

@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::cli::progress::{self, TorrentOptions};
 use crate::engine::events::TorrentState;
+use crate::engine::handle::OriginUse;
 
 #[derive(Args, Debug)]
 pub struct SeedArgs {
@@ -29,6 +30,7 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
             &args.download_dir,
             &args.torrent,
             &args.peers,
+            OriginUse::default(),
         )
         .await?;
         // The first state after checking says whether the data is whole.

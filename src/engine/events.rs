@@ -46,6 +46,12 @@ pub enum TorrentEvent {
         url: String,
         message: String,
     },
+    /// A web seed (HTTP origin) is not used any more, for this reason
+    /// (errors, wrong data, an ignored range, a refused redirect).
+    WebSeedDropped {
+        url: String,
+        reason: String,
+    },
     /// Every wanted piece is verified.
     Finished,
     /// The torrent stopped on an error it cannot recover from (disk).
@@ -90,6 +96,10 @@ pub struct TorrentStats {
     /// Bytes received that did not count: duplicates, unrequested blocks,
     /// pieces that failed their hash.
     pub wasted_bytes: u64,
+    /// The part of `bytes_downloaded` that came from web seeds (origins).
+    pub bytes_from_web_seeds: u64,
+    /// Web seeds in use.
+    pub web_seeds: usize,
     /// How many connected peers have each piece.
     pub availability: Vec<u32>,
 }

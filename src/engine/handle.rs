@@ -21,11 +21,13 @@ use crate::engine::metainfo::{InfoHash, Metainfo, MetainfoError};
 use crate::engine::session::{self, SessionShared};
 use crate::engine::storage::StorageError;
 use crate::engine::stream::{FileStream, StreamError};
-use crate::engine::torrent::{self, TorrentCommand, TorrentOutputs};
+use crate::engine::torrent::{self, TorrentCommand, TorrentOutputs, TorrentParams};
 
 /// The piece policy is part of the engine's configuration, so callers
 /// outside the engine name it through the handle.
 pub use crate::engine::picker::{DeadlineParams, Policy};
+/// Likewise how much web seeds (the origin) are used.
+pub use crate::engine::webseed::OriginUse;
 
 /// How the engine runs.
 #[derive(Clone, Debug)]
@@ -41,6 +43,8 @@ pub struct EngineConfig {
     pub download_rate_limit: u64,
     /// Piece picking policy for new torrents.
     pub policy: Policy,
+    /// How much new torrents use their web seeds.
+    pub origin: OriginUse,
 }
 
 impl EngineConfig {
@@ -52,6 +56,7 @@ impl EngineConfig {
             upload_rate_limit: 0,
             download_rate_limit: 0,
             policy: Policy::default(),
+            origin: OriginUse::default(),
         }
     }
 }
@@ -116,7 +121,7 @@ pub struct Engine {
     listen_addr: SocketAddr,
     events: async_channel::Receiver<EngineEvent>,
     listener: JoinHandle<()>,
-    policy: Policy,
+    torrent_params: TorrentParams,
 }
 
 impl Engine {
@@ -144,7 +149,10 @@ impl Engine {
             listen_addr,
             events,
             listener,
-            policy: config.policy,
+            torrent_params: TorrentParams {
+                policy: config.policy,
+                origin: config.origin,
+            },
         })
     }
 
@@ -208,7 +216,7 @@ impl Engine {
         let (have_tx, have) = watch::channel(Bitfield::new(piece_count));
         torrent::spawn(
             metainfo.clone(),
-            self.policy,
+            self.torrent_params,
             self.shared.clone(),
             commands,
             TorrentOutputs {

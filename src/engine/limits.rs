@@ -157,3 +157,19 @@ pub const MAX_PEX_PEERS: usize = 50;
 /// A feature film's SRT is ~100 KB and an ASS with styling a few MB; a
 /// bigger "subtitle" is not worth delaying or downloading for.
 pub const MAX_SUBTITLE_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Largest body we read from one web-seed (BEP 19) response, in bytes. Our
+/// range requests never ask for more (adjacent blocks of one piece are
+/// coalesced up to this), so a longer body means the server ignored the
+/// range or misbehaves; it is refused before it is buffered. Four ranges in
+/// flight keep at most 16 MiB per web seed in memory.
+pub const MAX_WEB_SEED_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Most redirects one web-seed request follows, and never from a public
+/// host to a loopback or private one (request forgery), as for trackers.
+pub const MAX_WEB_SEED_REDIRECTS: usize = 3;
+
+/// A web seed that sends no byte of a response for this long is dropped:
+/// long enough for a busy server's first byte, short enough that a
+/// player's time-critical blocks go elsewhere.
+pub const WEB_SEED_SILENCE_TIMEOUT: Duration = Duration::from_secs(15);

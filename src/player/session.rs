@@ -533,6 +533,7 @@ impl Session {
                     bytes_down: stats.bytes_downloaded,
                     bytes_up: stats.bytes_uploaded,
                     bytes_wasted: stats.wasted_bytes,
+                    bytes_from_web_seeds: stats.bytes_from_web_seeds,
                     ..Sample::default()
                 },
             );

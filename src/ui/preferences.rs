@@ -1,7 +1,7 @@
 //! The preferences window, bound to GSettings.
 
 use crate::i18n::gettext;
-use crate::ui::settings::{Key, PIECE_POLICY_NICKS};
+use crate::ui::settings::{Key, ORIGIN_USE_NICKS, PIECE_POLICY_NICKS};
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::{gio, glib};
@@ -29,6 +29,8 @@ mod imp {
         pub port_spin: TemplateChild<gtk::SpinButton>,
         #[template_child]
         pub policy_row: TemplateChild<adw::ComboRow>,
+        #[template_child]
+        pub origin_row: TemplateChild<adw::ComboRow>,
         /// Kept alive while the chooser is shown (it is not a widget).
         pub folder_chooser: RefCell<Option<gtk::FileChooserNative>>,
     }
@@ -89,20 +91,25 @@ impl PiecewisePreferences {
         ] {
             settings.bind(key.name(), &**spin, "value").build();
         }
-        settings
-            .bind(Key::PiecePolicy.name(), &*imp.policy_row, "selected")
-            .mapping(|variant, _| {
-                let nick = variant.str()?;
-                let index = PIECE_POLICY_NICKS.iter().position(|n| *n == nick)?;
-                Some((index as u32).to_value())
-            })
-            .set_mapping(|value, _| {
-                let index = value.get::<u32>().ok()?;
-                PIECE_POLICY_NICKS
-                    .get(usize::try_from(index).ok()?)
-                    .map(|nick| nick.to_variant())
-            })
-            .build();
+        for (key, row, nicks) in [
+            (Key::PiecePolicy, &imp.policy_row, PIECE_POLICY_NICKS),
+            (Key::OriginUse, &imp.origin_row, ORIGIN_USE_NICKS),
+        ] {
+            settings
+                .bind(key.name(), &**row, "selected")
+                .mapping(move |variant, _| {
+                    let nick = variant.str()?;
+                    let index = nicks.iter().position(|n| *n == nick)?;
+                    Some((index as u32).to_value())
+                })
+                .set_mapping(move |value, _| {
+                    let index = value.get::<u32>().ok()?;
+                    nicks
+                        .get(usize::try_from(index).ok()?)
+                        .map(|nick| nick.to_variant())
+                })
+                .build();
+        }
         settings
             .bind(Key::DownloadFolder.name(), &*imp.folder_row, "subtitle")
             .get_only()

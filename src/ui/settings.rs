@@ -1,6 +1,7 @@
 //! The app's GSettings, found installed or in the build tree.
 
 use crate::config::APP_ID;
+use crate::engine::handle::OriginUse;
 use gtk::gio;
 use gtk::prelude::*;
 
@@ -21,6 +22,7 @@ pub enum Key {
     UploadRateLimitKib,
     ListenPort,
     PiecePolicy,
+    OriginUse,
     WindowWidth,
     WindowHeight,
     WindowMaximized,
@@ -37,6 +39,7 @@ impl Key {
             Key::UploadRateLimitKib => "upload-rate-limit-kib",
             Key::ListenPort => "listen-port",
             Key::PiecePolicy => "piece-policy",
+            Key::OriginUse => "origin-use",
             Key::WindowWidth => "window-width",
             Key::WindowHeight => "window-height",
             Key::WindowMaximized => "window-maximized",
@@ -48,6 +51,10 @@ impl Key {
 /// The piece policies in the order the preferences list them, by the
 /// schema's nicks.
 pub const PIECE_POLICY_NICKS: [&str; 3] = ["sequential", "rarest-first", "deadline"];
+
+/// The uses of web seeds in the order the preferences list them: the
+/// schema's nicks are the engine's names.
+pub const ORIGIN_USE_NICKS: [&str; 3] = OriginUse::NAMES;
 
 /// The settings, or `None` (logged once per call site's caller) when the
 /// schema is neither installed nor compiled in the build tree: the app then

@@ -3,7 +3,9 @@
 //! their own thread and tokio runtime, driven by commands from the GTK main
 //! loop and reporting back over a channel, so the main loop never blocks.
 
-use crate::engine::handle::{DeadlineParams, Engine, EngineConfig, Policy, TorrentSource};
+use crate::engine::handle::{
+    DeadlineParams, Engine, EngineConfig, OriginUse, Policy, TorrentSource,
+};
 use crate::player::PlayerSinks;
 use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
 use crate::stats::recorder::{Recorder, process_start};
@@ -68,6 +70,8 @@ pub fn engine_config(settings: Option<&gio::Settings>) -> EngineConfig {
         "rarest-first" => Policy::RarestFirst,
         _ => Policy::Deadline(DeadlineParams::default()),
     };
+    config.origin =
+        OriginUse::from_name(settings.string(Key::OriginUse.name()).as_str()).unwrap_or_default();
     config
 }
 

@@ -35,6 +35,17 @@ pub fn write_multi_file_data(root: &Path, name: &str) -> PathBuf {
 
 /// Makes a torrent of `path` with `piecewise create`.
 pub fn create_torrent(path: &Path, out: &Path, piece_length: u32, trackers: &[String]) {
+    create_torrent_with_web_seeds(path, out, piece_length, trackers, &[]);
+}
+
+/// Like [`create_torrent`], naming web seeds (BEP 19 `url-list`) too.
+pub fn create_torrent_with_web_seeds(
+    path: &Path,
+    out: &Path,
+    piece_length: u32,
+    trackers: &[String],
+    web_seeds: &[String],
+) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
     command
         .arg("create")
@@ -45,6 +56,9 @@ pub fn create_torrent(path: &Path, out: &Path, piece_length: u32, trackers: &[St
         .arg(piece_length.to_string());
     for tracker in trackers {
         command.arg("--tracker").arg(tracker);
+    }
+    for web_seed in web_seeds {
+        command.arg("--web-seed").arg(web_seed);
     }
     let output = command.output().unwrap();
     assert!(

@@ -219,6 +219,9 @@ struct PeerState {
     /// unknown.
     rate: f64,
     last_pick: Option<Instant>,
+    /// A standby source (an HTTP origin asked only to rescue late blocks):
+    /// left out when others judge whether the peers will be in time.
+    standby: bool,
 }
 
 impl PeerState {
@@ -229,6 +232,7 @@ impl PeerState {
             queued_bytes: 0,
             rate: 0.0,
             last_pick: None,
+            standby: false,
         }
     }
 
@@ -249,6 +253,8 @@ struct PickRound<'a> {
     slots: usize,
     now: Instant,
     picked: Vec<BlockRequest>,
+    /// Only blocks that the other sources will not deliver in time.
+    rescue_only: bool,
 }
 
 impl PickRound<'_> {
@@ -483,25 +489,8 @@ impl Picker {
         slots: usize,
         now: Instant,
     ) -> Vec<BlockRequest> {
-        let count = self.geometry.piece_count;
-        let state = self
-            .peers
-            .entry(peer)
-            .or_insert_with(|| PeerState::new(count));
-        state.rate = if peer_rate.is_finite() && peer_rate > 0.0 {
-            peer_rate
-        } else {
-            0.0
-        };
-        state.last_pick = Some(now);
-        let mut round = PickRound {
-            peer,
-            pieces: peer_pieces,
-            slots,
-            now,
-            picked: Vec::new(),
-        };
-        if slots == 0 || peer_pieces.len() != count {
+        let mut round = self.start_round(peer, peer_pieces, peer_rate, slots, now, false);
+        if round.slots == 0 {
             return round.picked;
         }
         if let Policy::Deadline(params) = self.policy {
@@ -511,6 +500,61 @@ impl Picker {
         self.pick_fresh(&mut round);
         self.pick_endgame(&mut round);
         round.picked
+    }
+
+    /// Chooses up to `slots` time-critical blocks for a standby source
+    /// (a web seed under "avoid stall"), which has `pieces`: only blocks
+    /// that the other sources, at their measured rates and queues, will not
+    /// deliver before their deadline, or copies already late. Nothing under
+    /// policies without deadlines.
+    pub fn pick_rescue(
+        &mut self,
+        source: PeerKey,
+        pieces: &Bitfield,
+        rate: f64,
+        slots: usize,
+        now: Instant,
+    ) -> Vec<BlockRequest> {
+        let mut round = self.start_round(source, pieces, rate, slots, now, true);
+        if round.slots > 0
+            && let Policy::Deadline(params) = self.policy
+        {
+            self.pick_critical(&mut round, &params);
+        }
+        round.picked
+    }
+
+    /// Records the peer's rate and the pick, and opens a round for it (no
+    /// slots when its bitfield does not fit the torrent).
+    fn start_round<'a>(
+        &mut self,
+        peer: PeerKey,
+        pieces: &'a Bitfield,
+        rate: f64,
+        slots: usize,
+        now: Instant,
+        rescue_only: bool,
+    ) -> PickRound<'a> {
+        let count = self.geometry.piece_count;
+        let state = self
+            .peers
+            .entry(peer)
+            .or_insert_with(|| PeerState::new(count));
+        state.rate = if rate.is_finite() && rate > 0.0 {
+            rate
+        } else {
+            0.0
+        };
+        state.last_pick = Some(now);
+        state.standby = rescue_only;
+        PickRound {
+            peer,
+            pieces,
+            slots: if pieces.len() == count { slots } else { 0 },
+            now,
+            picked: Vec::new(),
+            rescue_only,
+        }
     }
 
     /// A block arrived from `peer`.
@@ -633,7 +677,12 @@ impl Picker {
                 }
                 let length = block_request(piece, piece_len, index).length;
                 match self.partial.get(&piece).and_then(|p| p.blocks.get(index)) {
-                    None | Some(Block::Open) => {}
+                    None | Some(Block::Open) => {
+                        if round.rescue_only && others_in_time(round.now, best_other_secs, deadline)
+                        {
+                            continue;
+                        }
+                    }
                     Some(Block::Received) => continue,
                     Some(Block::Requested(flights)) => {
                         if flights.len() >= max_copies
@@ -847,6 +896,7 @@ impl Picker {
             .iter()
             .filter(|&(&key, state)| {
                 key != round.peer
+                    && !state.standby
                     && (!state.in_flight.is_empty()
                         || state.last_pick.is_some_and(|at| {
                             round.now.saturating_duration_since(at) <= ACTIVE_PEER_WINDOW
@@ -1083,6 +1133,15 @@ impl Picker {
 }
 
 /// One peer more or fewer.
+/// Whether the quickest other source, `best_other_secs` away, brings a
+/// block before `deadline`.
+fn others_in_time(now: Instant, best_other_secs: f64, deadline: Instant) -> bool {
+    Duration::try_from_secs_f64(best_other_secs)
+        .ok()
+        .and_then(|wait| now.checked_add(wait))
+        .is_some_and(|arrival| arrival <= deadline)
+}
+
 fn step(count: &mut u32, up: bool) {
     *count = if up {
         count.saturating_add(1)

@@ -544,3 +544,26 @@ fn block_on_a_slow_peer_that_becomes_time_critical_is_rescued_by_a_fast_one() {
     let arrived = picker.block_received(1, block(5, 0));
     assert_eq!(arrived.cancel, vec![(2, block(5, 0))]);
 }
+
+#[test]
+fn standby_source_gets_only_the_critical_blocks_peers_would_deliver_late() {
+    let info = info(PIECE, &[40 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(4.0)));
+    let all = Bitfield::full(40);
+    let (peer, origin) = (1, 9);
+    picker.peer_has(peer, &all);
+    picker.peer_has(origin, &all);
+    let now = Instant::now();
+    picker.set_demand(Some(demand_at(0)), now);
+    // The peer brings a block in 0.5 s: in time for pieces 1–3 (due after
+    // 1, 2 and 3 s), late for piece 0, which is due now.
+    assert!(picker.pick(peer, &all, f64::from(PIECE), 0, now).is_empty());
+    let rescued = picker.pick_rescue(origin, &all, 1e6, 8, now);
+    assert_eq!(rescued, vec![block(0, 0), block(0, 1)]);
+    // The standby copy does not keep the peer from the rest of the window.
+    let picked = picker.pick(peer, &all, f64::from(PIECE), 2, now);
+    assert_eq!(picked, vec![block(1, 0), block(1, 1)]);
+    // Nothing outside the window ever goes to the standby source.
+    let later = picker.pick_rescue(origin, &all, 1e6, 64, now);
+    assert!(later.iter().all(|b| b.piece < 4), "{later:?}");
+}

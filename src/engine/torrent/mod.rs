@@ -5,6 +5,7 @@
 mod candidates;
 mod choker;
 mod strikes;
+mod web_seeds;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -27,13 +28,15 @@ use crate::engine::session::SessionShared;
 use crate::engine::storage::{Storage, StorageError};
 use crate::engine::stream::{StreamDemands, StreamUpdate};
 use crate::engine::tracker::{AnnounceTarget, Announcer, TrackerEvent, TransferStats};
+use crate::engine::webseed::{OriginUse, WebSeedError, WebSeedEvent};
 use crate::engine::wire::{BLOCK_SIZE, BlockRequest, Handshake};
 use candidates::Candidates;
 use choker::{
     ChokeCandidate, OPTIMISTIC_UNCHOKE_INTERVAL, RECHOKE_INTERVAL, REGULAR_UNCHOKE_SLOTS,
     peers_to_unchoke,
 };
-use strikes::HashFailureStrikes;
+use strikes::{HashFailureStrikes, Supplier};
+use web_seeds::WebSeed;
 
 /// Seconds of a peer's measured rate we keep requested from it: enough to
 /// cover the round trip and the peer's disk, so the link never idles.
@@ -86,10 +89,17 @@ pub(crate) struct TorrentOutputs {
     pub have: watch::Sender<Bitfield>,
 }
 
+/// How a torrent picks pieces and uses its sources.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TorrentParams {
+    pub policy: Policy,
+    pub origin: OriginUse,
+}
+
 /// Spawns the task of one torrent.
 pub(crate) fn spawn(
     metainfo: Arc<Metainfo>,
-    policy: Policy,
+    params: TorrentParams,
     shared: Arc<SessionShared>,
     commands: mpsc::UnboundedReceiver<TorrentCommand>,
     outputs: TorrentOutputs,
@@ -97,7 +107,7 @@ pub(crate) fn spawn(
     tokio::spawn(async move {
         let task = match open_storage(&metainfo, &shared).await {
             Ok((storage, have)) => {
-                TorrentTask::new(metainfo, policy, shared, storage, have, outputs)
+                TorrentTask::new(metainfo, params, shared, storage, have, outputs)
             }
             Err(error) => {
                 report_failed_start(&metainfo, &shared, &outputs, error);
@@ -209,8 +219,8 @@ impl Peer {
 struct PieceBuffer {
     data: Vec<u8>,
     received: Vec<bool>,
-    /// Addresses that sent blocks of it, blamed if it fails the hash.
-    contributors: HashSet<IpAddr>,
+    /// Who sent blocks of it, blamed if it fails the hash.
+    contributors: HashSet<Supplier>,
 }
 
 impl PieceBuffer {
@@ -230,7 +240,7 @@ impl PieceBuffer {
 /// The outcome of hashing (and writing) one piece off the runtime.
 struct PieceChecked {
     piece: u32,
-    contributors: HashSet<IpAddr>,
+    contributors: HashSet<Supplier>,
     /// `Ok(true)`: verified and written; `Ok(false)`: hash mismatch.
     result: Result<bool, StorageError>,
 }
@@ -274,18 +284,33 @@ struct TorrentTask {
     /// Payload totals of peers that are gone, so torrent totals keep them.
     gone_downloaded: u64,
     gone_uploaded: u64,
+    origin: OriginUse,
+    /// Running web seeds, keyed like peers (the picker sees them as seeds).
+    web_seeds: HashMap<PeerKey, WebSeed>,
+    /// Web seeds dropped for a failure; never started again.
+    dropped_web_seeds: HashSet<String>,
+    web_seed_events_tx: mpsc::Sender<WebSeedEvent>,
+    web_seed_events: mpsc::Receiver<WebSeedEvent>,
+    /// Every byte web seeds sent, counted or not (for the download rate).
+    web_seed_received: u64,
+    /// Verified-path bytes from web seeds: the part of `downloaded` that
+    /// came from the origin.
+    bytes_from_web_seeds: u64,
+    /// The last block from a peer (or when downloading started): under
+    /// "avoid stall", web seeds fill in only while peers stay silent.
+    last_peer_block: Instant,
 }
 
 impl TorrentTask {
     fn new(
         metainfo: Arc<Metainfo>,
-        policy: Policy,
+        params: TorrentParams,
         shared: Arc<SessionShared>,
         storage: Arc<Storage>,
         have: Bitfield,
         outputs: TorrentOutputs,
     ) -> Self {
-        let mut picker = Picker::new(&metainfo.info, policy);
+        let mut picker = Picker::new(&metainfo.info, params.policy);
         for piece in have.iter_set() {
             picker.have_piece(piece);
         }
@@ -295,6 +320,7 @@ impl TorrentTask {
         let (peer_events_tx, peer_events) = mpsc::channel(PEER_EVENT_QUEUE);
         let (checked_tx, checked) = mpsc::unbounded_channel();
         let (tracker_events_tx, tracker_events) = mpsc::channel(TRACKER_EVENT_QUEUE);
+        let (web_seed_events_tx, web_seed_events) = mpsc::channel(PEER_EVENT_QUEUE);
         let left = metainfo.info.total_length
             - have
                 .iter_set()
@@ -344,6 +370,14 @@ impl TorrentTask {
             upload_rate: SmoothedRate::default(),
             gone_downloaded: 0,
             gone_uploaded: 0,
+            origin: params.origin,
+            web_seeds: HashMap::new(),
+            dropped_web_seeds: HashSet::new(),
+            web_seed_events_tx,
+            web_seed_events,
+            web_seed_received: 0,
+            bytes_from_web_seeds: 0,
+            last_peer_block: now,
         }
     }
 
@@ -359,6 +393,7 @@ impl TorrentTask {
             self.emit(TorrentEvent::Finished);
         }
         self.start_announcer();
+        self.start_web_seeds();
         self.publish_stats();
         let mut tick = tokio::time::interval(TICK);
         loop {
@@ -375,6 +410,7 @@ impl TorrentTask {
                 Some(event) = self.peer_events.recv() => self.on_peer_event(event),
                 Some(checked) = self.checked.recv() => self.on_piece_checked(checked),
                 Some(event) = self.tracker_events.recv() => self.on_tracker_event(event),
+                Some(event) = self.web_seed_events.recv() => self.on_web_seed_event(event),
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -456,6 +492,7 @@ impl TorrentTask {
                 if self.is_running() {
                     self.disconnect_all();
                     self.stop_announcer();
+                    self.stop_web_seeds();
                     self.state = TorrentState::Paused;
                     self.publish_stats();
                 }
@@ -468,7 +505,9 @@ impl TorrentTask {
                         TorrentState::Downloading
                     };
                     self.candidates.retry_all(Instant::now());
+                    self.last_peer_block = Instant::now();
                     self.start_announcer();
+                    self.start_web_seeds();
                     self.connect_more();
                     self.publish_stats();
                 }
@@ -508,15 +547,33 @@ impl TorrentTask {
         let mut cancel = self.picker.set_stream_file(self.streams.stream_file(), now);
         cancel.extend(self.picker.set_demand(self.streams.demand(), now));
         for (key, request) in cancel {
-            if let Some(peer) = self.peers.get_mut(&key)
-                && peer.requests.remove(&request)
-            {
+            self.cancel_request(key, request);
+        }
+        self.request_from_all();
+    }
+
+    /// Takes back a request the picker cancelled (a copy arrived, or a
+    /// seek made it useless). A web seed's range is not interrupted: its
+    /// bytes, if they come, count as wasted.
+    fn cancel_request(&mut self, key: PeerKey, request: BlockRequest) {
+        if let Some(peer) = self.peers.get_mut(&key) {
+            if peer.requests.remove(&request) {
                 peer.send(PeerCommand::Cancel(request));
             }
+        } else if let Some(seed) = self.web_seeds.get_mut(&key) {
+            seed.in_flight.remove(&request);
         }
+    }
+
+    /// Tops up every peer and web seed from the picker.
+    fn request_from_all(&mut self) {
         let keys: Vec<_> = self.peers.keys().copied().collect();
         for key in keys {
             self.request_blocks(key);
+        }
+        let keys: Vec<_> = self.web_seeds.keys().copied().collect();
+        for key in keys {
+            self.request_web_seed(key);
         }
     }
 
@@ -538,6 +595,7 @@ impl TorrentTask {
                 for key in keys {
                     self.update_interest(key);
                 }
+                self.start_web_seeds();
                 self.publish_stats();
             }
             _ => {}
@@ -547,6 +605,7 @@ impl TorrentTask {
     async fn remove(mut self, delete_data: bool, done: oneshot::Sender<Result<(), StorageError>>) {
         self.disconnect_all();
         self.stop_announcer();
+        self.stop_web_seeds();
         let result = if delete_data {
             let storage = self.storage;
             let dir = self.shared.download_dir.clone();
@@ -868,16 +927,28 @@ impl TorrentTask {
             self.wasted += data.len() as u64;
             return;
         }
-        peer.last_block = Instant::now();
+        let now = Instant::now();
+        peer.last_block = now;
         peer.snubbed = false;
-        let ip = peer.addr.ip();
+        self.last_peer_block = now;
+        let supplier = Supplier::Peer(peer.addr.ip());
+        self.accept_block(key, supplier, request, data);
+        self.request_blocks(key);
+    }
+
+    /// Takes a requested block from a peer or web seed into its piece's
+    /// buffer, cancels its other copies, and hashes the piece once whole.
+    /// Returns whether the block was new (not a duplicate).
+    fn accept_block(
+        &mut self,
+        key: PeerKey,
+        supplier: Supplier,
+        request: BlockRequest,
+        data: Bytes,
+    ) -> bool {
         let received = self.picker.block_received(key, request);
         for (other, cancelled) in received.cancel {
-            if let Some(other_peer) = self.peers.get_mut(&other)
-                && other_peer.requests.remove(&cancelled)
-            {
-                other_peer.send(PeerCommand::Cancel(cancelled));
-            }
+            self.cancel_request(other, cancelled);
         }
         if !received.new {
             self.wasted += data.len() as u64;
@@ -897,13 +968,13 @@ impl TorrentTask {
             {
                 slot.copy_from_slice(&data);
                 *flag = true;
-                buffer.contributors.insert(ip);
+                buffer.contributors.insert(supplier);
             }
         }
         if received.piece_complete {
             self.check_piece(request.piece);
         }
-        self.request_blocks(key);
+        received.new
     }
 
     /// Hashes a complete piece off the runtime and writes it if it matches.
@@ -961,20 +1032,23 @@ impl TorrentTask {
                 self.wasted += u64::from(self.metainfo.info.piece_len(piece));
                 self.picker.piece_failed(piece);
                 self.emit(TorrentEvent::HashFailed { piece });
-                self.blame(&checked.contributors);
-                let keys: Vec<_> = self.peers.keys().copied().collect();
-                for key in keys {
-                    self.request_blocks(key);
-                }
+                self.blame(piece, &checked.contributors);
+                self.request_from_all();
             }
             Err(error) => self.fail(error),
         }
     }
 
-    /// Strikes the suppliers of a failed piece, banning as they deserve.
-    fn blame(&mut self, contributors: &HashSet<IpAddr>) {
-        for ip in self.strikes.piece_failed(contributors) {
-            self.ban(ip);
+    /// Strikes the suppliers of a failed piece, banning peers and
+    /// dropping web seeds as they deserve.
+    fn blame(&mut self, piece: u32, contributors: &HashSet<Supplier>) {
+        for supplier in self.strikes.piece_failed(contributors) {
+            match supplier {
+                Supplier::Peer(ip) => self.ban(ip),
+                Supplier::WebSeed(key) => {
+                    self.drop_web_seed(key, &WebSeedError::HashFailed(piece));
+                }
+            }
         }
     }
 
@@ -992,6 +1066,7 @@ impl TorrentTask {
 
     fn finished(&mut self) {
         self.state = TorrentState::Seeding;
+        self.stop_web_seeds();
         self.emit(TorrentEvent::Finished);
         let keys: Vec<_> = self.peers.keys().copied().collect();
         for key in keys {
@@ -1011,6 +1086,7 @@ impl TorrentTask {
         tracing::error!(torrent = %self.metainfo.info.name, %message, "storage failed");
         self.disconnect_all();
         self.stop_announcer();
+        self.stop_web_seeds();
         self.state = TorrentState::Error(message.clone());
         self.emit(TorrentEvent::Error(message));
         self.publish_stats();
@@ -1035,6 +1111,9 @@ impl TorrentTask {
         }
         for key in snubbed {
             self.snub(key);
+        }
+        for seed in self.web_seeds.values_mut() {
+            seed.tick(elapsed);
         }
         let (downloaded, uploaded) = self.transferred();
         self.download_rate.update(downloaded, elapsed);
@@ -1061,10 +1140,7 @@ impl TorrentTask {
         } else if now.duration_since(self.last_rechoke) >= RECHOKE_INTERVAL {
             self.rechoke();
         }
-        let keys: Vec<_> = self.peers.keys().copied().collect();
-        for key in keys {
-            self.request_blocks(key);
-        }
+        self.request_from_all();
         self.connect_more();
         self.publish_stats();
     }
@@ -1114,9 +1190,10 @@ impl TorrentTask {
         }
     }
 
-    /// Payload bytes received and sent over every connection so far.
+    /// Payload bytes received (from peers and web seeds) and sent so far.
     fn transferred(&self) -> (u64, u64) {
-        let (mut downloaded, mut uploaded) = (self.gone_downloaded, self.gone_uploaded);
+        let mut downloaded = self.gone_downloaded + self.web_seed_received;
+        let mut uploaded = self.gone_uploaded;
         for peer in self.peers.values() {
             downloaded += peer.counters.downloaded.total();
             uploaded += peer.counters.uploaded.total();
@@ -1136,6 +1213,8 @@ impl TorrentTask {
             bytes_downloaded: self.downloaded,
             bytes_uploaded: uploaded,
             wasted_bytes: self.wasted,
+            bytes_from_web_seeds: self.bytes_from_web_seeds,
+            web_seeds: self.web_seeds.len(),
             availability: self.availability.clone(),
         };
         self.outputs.stats.send_replace(stats);

@@ -1,29 +1,38 @@
 //! Who to ban for corrupt data: the sole supplier of a failed piece at
 //! once, shared suppliers after `MAX_HASH_FAILURE_STRIKES` failed pieces
-//! (a shared piece may have been spoiled by any of them).
+//! (a shared piece may have been spoiled by any of them). Peers are judged
+//! by address, web seeds each on its own.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::engine::limits::MAX_HASH_FAILURE_STRIKES;
+use crate::engine::picker::PeerKey;
+
+/// Who sent blocks of a piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Supplier {
+    Peer(IpAddr),
+    WebSeed(PeerKey),
+}
 
 #[derive(Debug, Default)]
 pub struct HashFailureStrikes {
-    counts: HashMap<IpAddr, u32>,
+    counts: HashMap<Supplier, u32>,
 }
 
 impl HashFailureStrikes {
     /// Records a piece that failed its hash, sent by `suppliers`; returns
-    /// the addresses to ban now.
-    pub fn piece_failed(&mut self, suppliers: &HashSet<IpAddr>) -> Vec<IpAddr> {
+    /// the suppliers to ban (or drop) now.
+    pub fn piece_failed(&mut self, suppliers: &HashSet<Supplier>) -> Vec<Supplier> {
         let sole = suppliers.len() == 1;
         let mut ban = Vec::new();
-        for &ip in suppliers {
-            let strikes = self.counts.entry(ip).or_insert(0);
+        for &supplier in suppliers {
+            let strikes = self.counts.entry(supplier).or_insert(0);
             *strikes += 1;
             if sole || *strikes >= MAX_HASH_FAILURE_STRIKES {
-                self.counts.remove(&ip);
-                ban.push(ip);
+                self.counts.remove(&supplier);
+                ban.push(supplier);
             }
         }
         ban
@@ -34,8 +43,8 @@ impl HashFailureStrikes {
 mod tests {
     use super::*;
 
-    fn ip(last: u8) -> IpAddr {
-        IpAddr::from([10, 0, 0, last])
+    fn ip(last: u8) -> Supplier {
+        Supplier::Peer(IpAddr::from([10, 0, 0, last]))
     }
 
     #[test]
@@ -54,5 +63,16 @@ mod tests {
         let mut banned = strikes.piece_failed(&shared);
         banned.sort();
         assert_eq!(banned, vec![ip(1), ip(2)]);
+    }
+
+    #[test]
+    fn a_web_seed_sharing_failed_pieces_with_a_peer_is_struck_like_one() {
+        let mut strikes = HashFailureStrikes::default();
+        let shared = HashSet::from([ip(1), Supplier::WebSeed(7)]);
+        assert!(strikes.piece_failed(&shared).is_empty());
+        assert_eq!(
+            strikes.piece_failed(&HashSet::from([Supplier::WebSeed(7)])),
+            vec![Supplier::WebSeed(7)]
+        );
     }
 }

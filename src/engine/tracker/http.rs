@@ -5,12 +5,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use percent_encoding::{NON_ALPHANUMERIC, percent_encode};
-use reqwest::redirect;
-use url::{Host, Url};
+use url::Url;
 
 use super::{AnnounceEvent, AnnounceReply, AnnounceRequest, TrackerError, clamp_interval};
 use crate::engine::bencode::{self, DecodeLimits, Value};
 use crate::engine::compact;
+use crate::engine::http_guard::{error_chain, redirect_policy};
 use crate::engine::limits::{MAX_TRACKER_REDIRECTS, MAX_TRACKER_REPLY_BYTES};
 
 /// Re-announce interval when a tracker names none, in seconds.
@@ -28,56 +28,10 @@ fn client() -> Result<&'static reqwest::Client, TrackerError> {
         // Announces are minutes apart and trackers such as opentracker
         // close idle connections: a pooled one would be stale.
         .pool_max_idle_per_host(0)
-        .redirect(redirect::Policy::custom(|attempt| {
-            let from_local = attempt.previous().first().is_some_and(is_local);
-            if attempt.previous().len() > MAX_TRACKER_REDIRECTS {
-                attempt.error("too many redirects")
-            } else if !matches!(attempt.url().scheme(), "http" | "https") {
-                attempt.error("redirect to a scheme other than http or https")
-            } else if is_local(attempt.url()) && !from_local {
-                attempt.error("redirect from a public host to a local address")
-            } else {
-                attempt.follow()
-            }
-        }))
+        .redirect(redirect_policy(MAX_TRACKER_REDIRECTS))
         .build()
         .map_err(|e| TrackerError::Http(e.to_string()))?;
     Ok(CLIENT.get_or_init(|| client))
-}
-
-/// Whether a URL names this machine or a private network by address.
-fn is_local(url: &Url) -> bool {
-    let ip = match url.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
-        Some(Host::Domain(name)) => return name.eq_ignore_ascii_case("localhost"),
-        None => return false,
-    };
-    match ip {
-        IpAddr::V4(ip) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
-        }
-        IpAddr::V6(ip) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private())
-                // Unique local (fc00::/7) and link-local (fe80::/10).
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-/// The error with its causes: reqwest's own message alone says little.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 fn announce_url(mut url: Url, request: &AnnounceRequest) -> Url {
@@ -286,28 +240,6 @@ mod tests {
             parse_reply(&oversized),
             Err(TrackerError::MalformedReply(reason)) if reason.contains("limit")
         ));
-    }
-
-    #[test]
-    fn local_addresses_are_recognised_for_the_redirect_rule() {
-        for local in [
-            "http://127.0.0.1/",
-            "http://localhost:80/",
-            "http://10.1.2.3/",
-            "http://192.168.0.1/",
-            "http://[::1]/",
-            "http://[fd00::1]/",
-            "http://169.254.1.1/",
-        ] {
-            assert!(is_local(&Url::parse(local).unwrap()), "{local}");
-        }
-        for public in [
-            "http://93.184.216.34/",
-            "https://tracker.example/",
-            "http://[2001:db8::1]/",
-        ] {
-            assert!(!is_local(&Url::parse(public).unwrap()), "{public}");
-        }
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! The torrent task's side of web seeds: starting and dropping them, and
+//! asking the picker for their blocks as the origin setting allows.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::{MAX_REQUESTS_IN_FLIGHT, MIN_REQUESTS_IN_FLIGHT, REQUEST_QUEUE_SECONDS, TorrentTask};
+use crate::engine::bitfield::Bitfield;
+use crate::engine::events::{TorrentEvent, TorrentState};
+use crate::engine::picker::PeerKey;
+use crate::engine::rate_limit::SmoothedRate;
+use crate::engine::webseed::{
+    self, OriginUse, WebSeedError, WebSeedEvent, WebSeedEventKind, WebSeedLayout, WebSeedParams,
+};
+use crate::engine::wire::{BLOCK_SIZE, BlockRequest};
+
+use super::strikes::Supplier;
+
+/// Under "avoid stall", web seeds fill in what peers are not downloading
+/// only after no peer has delivered a block for this long (or since the
+/// download started): a torrent without a working swarm still completes,
+/// while a working swarm is never undercut by the origin.
+const ORIGIN_FILL_AFTER_PEER_SILENCE: Duration = Duration::from_secs(3);
+
+/// A web seed's rate until measured: an HTTP origin is assumed quick (8
+/// Mbit/s), so it may take time-critical blocks at once; a slower origin
+/// is measured within seconds and then judged by its real rate.
+const ASSUMED_WEB_SEED_BYTES_PER_SECOND: f64 = 1_000_000.0;
+
+/// A running web seed, as the torrent sees it.
+pub(super) struct WebSeed {
+    url: String,
+    requests: mpsc::UnboundedSender<Vec<BlockRequest>>,
+    /// Every piece: an origin holds the whole torrent.
+    pieces: Bitfield,
+    /// Blocks requested and not yet in; mirrored in the picker.
+    pub(super) in_flight: HashSet<BlockRequest>,
+    received: u64,
+    /// Measured only over ticks with requests in flight, so an idle origin
+    /// keeps the rate it showed when busy.
+    rate: SmoothedRate,
+    busy: bool,
+}
+
+impl WebSeed {
+    pub(super) fn tick(&mut self, elapsed: Duration) {
+        if self.busy {
+            self.rate.update(self.received, elapsed);
+        }
+        self.busy = !self.in_flight.is_empty();
+    }
+
+    fn rate(&self) -> f64 {
+        let rate = self.rate.get();
+        if rate > 0.0 {
+            rate
+        } else {
+            ASSUMED_WEB_SEED_BYTES_PER_SECOND
+        }
+    }
+}
+
+impl TorrentTask {
+    /// Starts the web seeds not running nor dropped, while downloading.
+    pub(super) fn start_web_seeds(&mut self) {
+        if self.origin == OriginUse::Never || self.state != TorrentState::Downloading {
+            return;
+        }
+        let running: HashSet<String> = self.web_seeds.values().map(|s| s.url.clone()).collect();
+        let urls: Vec<String> = self
+            .metainfo
+            .web_seeds
+            .iter()
+            .filter(|url| !running.contains(*url) && !self.dropped_web_seeds.contains(*url))
+            .cloned()
+            .collect();
+        let piece_count = self.metainfo.info.piece_count();
+        for url in urls {
+            let layout = match WebSeedLayout::new(&url, &self.metainfo.info) {
+                Ok(layout) => layout,
+                Err(error) => {
+                    self.web_seed_dropped(url, &error.into());
+                    continue;
+                }
+            };
+            let key = self.shared.next_peer_key();
+            let (requests, requests_rx) = mpsc::unbounded_channel();
+            webseed::spawn(
+                WebSeedParams {
+                    key,
+                    layout: Arc::new(layout),
+                    piece_length: self.metainfo.info.piece_length,
+                    download_limit: self.shared.download_limit.clone(),
+                    events: self.web_seed_events_tx.clone(),
+                },
+                requests_rx,
+            );
+            let pieces = Bitfield::full(piece_count);
+            self.picker.peer_has(key, &pieces);
+            tracing::debug!(%url, "web seed started");
+            self.web_seeds.insert(
+                key,
+                WebSeed {
+                    url,
+                    requests,
+                    pieces,
+                    in_flight: HashSet::new(),
+                    received: 0,
+                    rate: SmoothedRate::default(),
+                    busy: false,
+                },
+            );
+            self.request_web_seed(key);
+        }
+    }
+
+    /// Stops every web seed (paused, finished, removed); they start again
+    /// when the torrent downloads again.
+    pub(super) fn stop_web_seeds(&mut self) {
+        for (key, _) in self.web_seeds.drain() {
+            self.picker.peer_gone(key);
+        }
+    }
+
+    /// Drops a web seed for good, saying why.
+    pub(super) fn drop_web_seed(&mut self, key: PeerKey, error: &WebSeedError) {
+        let Some(seed) = self.web_seeds.remove(&key) else {
+            return;
+        };
+        self.picker.peer_gone(key);
+        self.web_seed_dropped(seed.url, error);
+        self.request_from_all();
+    }
+
+    fn web_seed_dropped(&mut self, url: String, error: &WebSeedError) {
+        let reason = error.to_string();
+        tracing::warn!(%url, %reason, "web seed dropped");
+        self.dropped_web_seeds.insert(url.clone());
+        self.emit(TorrentEvent::WebSeedDropped { url, reason });
+    }
+
+    pub(super) fn on_web_seed_event(&mut self, event: WebSeedEvent) {
+        let key = event.key;
+        match event.kind {
+            WebSeedEventKind::Block { request, data } => {
+                self.web_seed_received += data.len() as u64;
+                let Some(seed) = self.web_seeds.get_mut(&key) else {
+                    self.wasted += data.len() as u64;
+                    return;
+                };
+                seed.received += data.len() as u64;
+                if !seed.in_flight.remove(&request) {
+                    // Cancelled while its range was under way.
+                    self.wasted += data.len() as u64;
+                    return;
+                }
+                let length = data.len() as u64;
+                if self.accept_block(key, Supplier::WebSeed(key), request, data) {
+                    self.bytes_from_web_seeds += length;
+                }
+                self.request_web_seed(key);
+            }
+            WebSeedEventKind::Failed(error) => self.drop_web_seed(key, &error),
+        }
+    }
+
+    /// Tops up a web seed's requests as the origin setting allows: every
+    /// kind of block under "always"; under "avoid stall" only the
+    /// time-critical blocks peers will be late with, or anything while no
+    /// peer delivers.
+    pub(super) fn request_web_seed(&mut self, key: PeerKey) {
+        if self.state != TorrentState::Downloading {
+            return;
+        }
+        let now = Instant::now();
+        let peers_silent =
+            now.duration_since(self.last_peer_block) >= ORIGIN_FILL_AFTER_PEER_SILENCE;
+        let Some(seed) = self.web_seeds.get_mut(&key) else {
+            return;
+        };
+        let rate = seed.rate();
+        let target = ((rate * REQUEST_QUEUE_SECONDS / f64::from(BLOCK_SIZE)) as usize)
+            .clamp(MIN_REQUESTS_IN_FLIGHT, MAX_REQUESTS_IN_FLIGHT);
+        // Quarter batches, as for peers: fewer, longer ranges.
+        if seed.in_flight.len() + (target / 4).max(1) > target {
+            return;
+        }
+        let slots = target - seed.in_flight.len();
+        let picked = match self.origin {
+            OriginUse::Never => return,
+            OriginUse::AvoidStall if !peers_silent => {
+                self.picker.pick_rescue(key, &seed.pieces, rate, slots, now)
+            }
+            OriginUse::AvoidStall | OriginUse::Always => {
+                self.picker.pick(key, &seed.pieces, rate, slots, now)
+            }
+        };
+        if picked.is_empty() {
+            return;
+        }
+        seed.in_flight.extend(picked.iter().copied());
+        seed.busy = true;
+        // A closed channel means the task failed; its event follows.
+        let _ = seed.requests.send(picked);
+    }
+}

@@ -1,0 +1,316 @@
+//! Web seeds (BEP 19) against Debian's nginx on 127.0.0.1: downloads from
+//! the origin alone, a corrupt origin next to a libtorrent seeder, origins
+//! that ignore ranges or redirect where they must not, and playback from a
+//! thin swarm that the origin tops up only where peers would be late.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::nginx::Nginx;
+use common::peers::{
+    assert_same_tree, create_torrent_with_web_seeds, libtorrent, write_data, write_multi_file_data,
+};
+use piecewise::engine::events::{TorrentEvent, TorrentState, TorrentStats};
+use piecewise::engine::handle::{Engine, EngineConfig, OriginUse, TorrentSource};
+use piecewise::engine::limits::{MAX_WEB_SEED_REDIRECTS, MAX_WEB_SEED_RESPONSE_BYTES};
+use piecewise::engine::picker::Policy;
+
+/// Longest any download here may take on a loaded machine.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What a download saw: its events in order and its last stats.
+struct Outcome {
+    events: Vec<TorrentEvent>,
+    stats: TorrentStats,
+}
+
+impl Outcome {
+    fn dropped_reasons(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|event| match event {
+                TorrentEvent::WebSeedDropped { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn finished(&self) -> bool {
+        self.events.contains(&TorrentEvent::Finished)
+    }
+}
+
+/// Downloads `torrent` in process with `origin` and the given peers until
+/// `done` says so (or the timeout passes).
+async fn download(
+    torrent: &Path,
+    download_dir: &Path,
+    origin: OriginUse,
+    peers: Vec<std::net::SocketAddr>,
+    done: fn(&[TorrentEvent]) -> bool,
+) -> Outcome {
+    let mut config = EngineConfig::new(download_dir);
+    config.listen_ip = [127, 0, 0, 1].into();
+    config.policy = Policy::RarestFirst;
+    config.origin = origin;
+    let engine = Engine::start(config).await.unwrap();
+    let events = engine.events();
+    let handle = engine
+        .add_torrent(TorrentSource::File(torrent.to_owned()))
+        .await
+        .unwrap();
+    if !peers.is_empty() {
+        handle.add_peers(peers).unwrap();
+    }
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(DOWNLOAD_TIMEOUT, async {
+        while !done(&seen) {
+            let Ok(event) = events.recv().await else {
+                return;
+            };
+            seen.push(event.kind);
+        }
+    })
+    .await;
+    if finished(&seen) {
+        // `Finished` is emitted just before the stats that go with it.
+        let mut stats = handle.stats_watch();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            stats.wait_for(|s| s.state == TorrentState::Seeding),
+        )
+        .await;
+    }
+    Outcome {
+        events: seen,
+        stats: handle.stats(),
+    }
+}
+
+fn finished(events: &[TorrentEvent]) -> bool {
+    events.contains(&TorrentEvent::Finished)
+}
+
+fn web_seed_dropped(events: &[TorrentEvent]) -> bool {
+    events
+        .iter()
+        .any(|event| matches!(event, TorrentEvent::WebSeedDropped { .. }))
+}
+
+/// Requests nginx answered with the whole file instead of a range.
+fn whole_file_answers(nginx: &Nginx) -> Vec<String> {
+    nginx
+        .requests()
+        .into_iter()
+        .filter(|(status, _, _)| *status != 206)
+        .map(|(status, _, request)| format!("{status} {request}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_seed_alone_downloads_a_single_file_torrent_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("origin/movie file.bin");
+    write_data(&data, 3_000_017, 7);
+    let nginx = Nginx::start(&dir.path().join("origin"), "");
+    let torrent = dir.path().join("single.torrent");
+    create_torrent_with_web_seeds(
+        &data,
+        &torrent,
+        64 * 1024,
+        &[],
+        &[nginx.url("movie%20file.bin")],
+    );
+    let download_dir = dir.path().join("download");
+    let outcome = download(
+        &torrent,
+        &download_dir,
+        OriginUse::AvoidStall,
+        Vec::new(),
+        finished,
+    )
+    .await;
+    assert!(
+        outcome.finished(),
+        "not finished: {:?}\n{}",
+        outcome.dropped_reasons(),
+        nginx.error_log()
+    );
+    assert_eq!(
+        std::fs::read(download_dir.join("movie file.bin")).unwrap(),
+        std::fs::read(&data).unwrap()
+    );
+    assert_eq!(outcome.stats.bytes_from_web_seeds, 3_000_017);
+    assert_eq!(outcome.stats.bytes_downloaded, 3_000_017);
+    assert!(whole_file_answers(&nginx).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_seed_alone_downloads_a_multi_file_torrent_with_ranges_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_multi_file_data(&dir.path().join("origin"), "multi");
+    let nginx = Nginx::start(&dir.path().join("origin"), "");
+    let torrent = dir.path().join("multi.torrent");
+    // The BEP 19 base URL of a multi-file torrent: name and path follow.
+    create_torrent_with_web_seeds(&data, &torrent, 32 * 1024, &[], &[nginx.url("")]);
+    let download_dir = dir.path().join("download");
+    let outcome = download(
+        &torrent,
+        &download_dir,
+        OriginUse::Always,
+        Vec::new(),
+        finished,
+    )
+    .await;
+    assert!(
+        outcome.finished(),
+        "not finished: {:?}",
+        outcome.dropped_reasons()
+    );
+    assert_same_tree(&data, &download_dir.join("multi"));
+    let total: u64 = 1_500_000 + 700_001 + 33 + 1_048_576;
+    assert_eq!(outcome.stats.bytes_from_web_seeds, total);
+    // Byte ranges of what was wanted, never whole files, and each byte once.
+    assert!(whole_file_answers(&nginx).is_empty());
+    assert_eq!(nginx.bytes_sent(), total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_serving_a_corrupt_piece_is_dropped_and_a_libtorrent_seeder_completes_it() {
+    const PIECE: usize = 64 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("seed/video.bin");
+    write_data(&data, 40 * PIECE + 1000, 11);
+    // The origin's copy differs in one piece.
+    let corrupt_piece = 17;
+    let mut copy = std::fs::read(&data).unwrap();
+    for byte in &mut copy[corrupt_piece * PIECE + 100..corrupt_piece * PIECE + 200] {
+        *byte ^= 0x5a;
+    }
+    std::fs::create_dir_all(dir.path().join("origin")).unwrap();
+    std::fs::write(dir.path().join("origin/video.bin"), &copy).unwrap();
+    let nginx = Nginx::start(&dir.path().join("origin"), "");
+    let torrent = dir.path().join("video.torrent");
+    create_torrent_with_web_seeds(
+        &data,
+        &torrent,
+        PIECE as u32,
+        &[],
+        &[nginx.url("video.bin")],
+    );
+    // A slow seeder: the quick origin supplies most pieces, the bad one alone.
+    let seeder = libtorrent(
+        "seed",
+        &torrent,
+        &dir.path().join("seed"),
+        &["--upload-limit".into(), "300000".into()],
+    );
+    let download_dir = dir.path().join("download");
+    let outcome = download(
+        &torrent,
+        &download_dir,
+        OriginUse::Always,
+        vec![seeder.addr],
+        finished,
+    )
+    .await;
+    assert!(
+        outcome.events.contains(&TorrentEvent::HashFailed {
+            piece: corrupt_piece as u32
+        }),
+        "{:?}",
+        outcome.events
+    );
+    let reasons = outcome.dropped_reasons();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("failed the hash check"), "{reasons:?}");
+    assert!(outcome.finished(), "the seeder completes the download");
+    assert_eq!(
+        std::fs::read(download_dir.join("video.bin")).unwrap(),
+        std::fs::read(&data).unwrap()
+    );
+    assert!(outcome.stats.bytes_from_web_seeds > 0);
+    assert!(outcome.stats.bytes_from_web_seeds < outcome.stats.bytes_downloaded);
+}
+
+/// A torrent of one `len`-byte file at `origin/name` with that URL as its
+/// web seed, served by nginx with `directives`.
+fn origin_torrent(dir: &Path, len: usize, directives: &str) -> (Nginx, PathBuf) {
+    let data = dir.join("origin/file.bin");
+    write_data(&data, len, 5);
+    let nginx = Nginx::start(&dir.join("origin"), directives);
+    let torrent = dir.join("file.torrent");
+    create_torrent_with_web_seeds(&data, &torrent, 64 * 1024, &[], &[nginx.url("file.bin")]);
+    (nginx, torrent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_that_ignores_ranges_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    // `max_ranges 0`: nginx answers every range request with the whole file.
+    let (_nginx, torrent) = origin_torrent(dir.path(), 1_000_000, "max_ranges 0;");
+    let outcome = download(
+        &torrent,
+        &dir.path().join("download"),
+        OriginUse::Always,
+        Vec::new(),
+        web_seed_dropped,
+    )
+    .await;
+    assert_eq!(
+        outcome.dropped_reasons(),
+        vec!["the server ignored the byte range and sent the whole file".to_owned()]
+    );
+    assert_eq!(outcome.stats.bytes_from_web_seeds, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_response_larger_than_the_limit_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = MAX_WEB_SEED_RESPONSE_BYTES as usize + 1;
+    let (nginx, torrent) = origin_torrent(dir.path(), len, "max_ranges 0;");
+    let outcome = download(
+        &torrent,
+        &dir.path().join("download"),
+        OriginUse::Always,
+        Vec::new(),
+        web_seed_dropped,
+    )
+    .await;
+    assert_eq!(
+        outcome.dropped_reasons(),
+        vec![format!(
+            "the response is larger than {MAX_WEB_SEED_RESPONSE_BYTES} bytes"
+        )]
+    );
+    // Refused on its Content-Length: far less than the body was read.
+    assert_eq!(outcome.stats.bytes_from_web_seeds, 0);
+    assert!(nginx.requests().len() <= 4, "{:?}", nginx.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_redirecting_in_a_loop_is_dropped_after_the_redirect_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nginx, torrent) =
+        origin_torrent(dir.path(), 200_000, "location / { return 302 /again$uri; }");
+    let outcome = download(
+        &torrent,
+        &dir.path().join("download"),
+        OriginUse::Always,
+        Vec::new(),
+        web_seed_dropped,
+    )
+    .await;
+    let reasons = outcome.dropped_reasons();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("too many redirects"), "{reasons:?}");
+    // The first range and its redirects, nothing after the drop; ranges
+    // already in flight may have hit the limit too.
+    let hops = nginx.requests().len();
+    assert!(
+        hops > MAX_WEB_SEED_REDIRECTS && hops <= 4 * (MAX_WEB_SEED_REDIRECTS + 1),
+        "{hops} requests"
+    );
+}
