@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod i18n;
+pub mod outlet;
 pub mod player;
 pub mod stats;
 pub mod ui;

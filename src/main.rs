@@ -8,6 +8,7 @@ fn main() -> anyhow::Result<ExitCode> {
     piecewise::cli::init_logging();
     let cli = Cli::parse();
     match cli.command {
+        Some(Command::Cat(args)) => piecewise::cli::cat::run(args),
         Some(Command::Create(args)) => {
             piecewise::cli::create::run(args).map(|()| ExitCode::SUCCESS)
         }
@@ -17,6 +18,7 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Some(Command::Play(args)) => piecewise::cli::play::run(args),
         Some(Command::Seed(args)) => piecewise::cli::seed::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Serve(args)) => piecewise::cli::serve::run(args),
         Some(Command::Stats(StatsCommand::Plot(args))) => {
             piecewise::cli::stats_plot::run(args).map(|()| ExitCode::SUCCESS)
         }

@@ -4,50 +4,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::peers::{Peer, create_torrent, libtorrent, write_data};
+use common::peers::{create_torrent, libtorrent, write_data};
+use common::swarm::{PIECE, Swarm};
 use common::{ten_second_video, write_video};
 use piecewise::engine::metainfo::Metainfo;
 use piecewise::player::sample::SampleFormat;
 use piecewise::stats::schema::{EventKind, Run};
 
-const PIECE: u32 = 32 * 1024;
-
 /// Longest a headless run may take before the test calls it a hang.
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-struct Swarm {
-    dir: tempfile::TempDir,
-    torrent: PathBuf,
-    video: PathBuf,
-    seeder: Peer,
-}
-
-/// A 10 s video in `format` as a torrent, seeded by libtorrent at
-/// `upload_limit` bytes/s (0: unlimited).
-fn swarm(format: SampleFormat, upload_limit: u64) -> Swarm {
-    let dir = tempfile::tempdir().unwrap();
-    let seed_dir = dir.path().join("seed");
-    std::fs::create_dir_all(&seed_dir).unwrap();
-    let video = write_video(&seed_dir, ten_second_video(format));
-    let torrent = dir.path().join("video.torrent");
-    create_torrent(&video, &torrent, PIECE, &[]);
-    let seeder = libtorrent(
-        "seed",
-        &torrent,
-        &seed_dir,
-        &["--upload-limit".into(), upload_limit.to_string()],
-    );
-    Swarm {
-        dir,
-        torrent,
-        video,
-        seeder,
-    }
-}
 
 /// Runs `piecewise play --headless` with `extra` arguments; kills it after
 /// `RUN_TIMEOUT`.
@@ -131,7 +100,7 @@ fn assert_consistent(run: &Run, video: &Path) {
 }
 
 fn headless_playback_plays_without_stalls(format: SampleFormat) {
-    let swarm = swarm(format, 0);
+    let swarm = Swarm::start(format, 0);
     let peers = [swarm.seeder.addr.to_string()];
     let (output, run) = play(
         swarm.dir.path(),
@@ -167,7 +136,7 @@ fn seeder_slower_than_the_bitrate_stalls_playback_which_then_resumes() {
     let probe = tempfile::tempdir().unwrap();
     let video = write_video(probe.path(), ten_second_video(SampleFormat::Mp4H264Aac));
     let bitrate = std::fs::metadata(&video).unwrap().len() / 10;
-    let swarm = swarm(SampleFormat::Mp4H264Aac, bitrate * 7 / 10);
+    let swarm = Swarm::start(SampleFormat::Mp4H264Aac, bitrate * 7 / 10);
     let peers = [swarm.seeder.addr.to_string()];
     // Starting with the first frame, as a naive player would, must stall.
     let (output, run) = play(
@@ -197,7 +166,7 @@ fn seeder_slower_than_the_bitrate_stalls_playback_which_then_resumes() {
 
 #[test]
 fn seek_to_the_middle_lands_within_a_second_and_its_resume_time_is_recorded() {
-    let swarm = swarm(SampleFormat::Mp4H264Aac, 0);
+    let swarm = Swarm::start(SampleFormat::Mp4H264Aac, 0);
     let peers = [swarm.seeder.addr.to_string()];
     let (output, run) = play(
         swarm.dir.path(),
@@ -252,7 +221,7 @@ fn torrent_without_a_playable_file_fails_with_a_clear_message() {
 
 #[test]
 fn magnet_link_plays_once_its_metadata_arrives_from_the_given_peer() {
-    let swarm = swarm(SampleFormat::WebmVp9Opus, 0);
+    let swarm = Swarm::start(SampleFormat::WebmVp9Opus, 0);
     let info_hash = Metainfo::from_bytes(&std::fs::read(&swarm.torrent).unwrap())
         .unwrap()
         .info_hash;
@@ -293,7 +262,7 @@ fn magnet_link_without_peers_or_trackers_fails_clearly() {
 
 #[test]
 fn no_reachable_peer_fails_after_the_timeout() {
-    let swarm = swarm(SampleFormat::Mp4H264Aac, 0);
+    let swarm = Swarm::start(SampleFormat::Mp4H264Aac, 0);
     // A port nobody listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

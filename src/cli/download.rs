@@ -8,9 +8,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::cli::parse_origin;
-use crate::cli::progress::{self, TorrentOptions};
+use crate::cli::progress::{self, ListenNotice, TorrentOptions};
 use crate::engine::events::TorrentState;
 use crate::engine::handle::OriginUse;
+use crate::engine::picker::Policy;
 
 #[derive(Args, Debug)]
 pub struct DownloadArgs {
@@ -41,6 +42,9 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
             &args.torrent,
             &args.peers,
             args.origin,
+            // A whole download has no player demand: help the swarm.
+            Policy::RarestFirst,
+            ListenNotice::Stdout,
         )
         .await?;
         let finished =

@@ -1,12 +1,14 @@
 //! The command line: `piecewise [FILE|MAGNET]` opens the window; verbs run
 //! without one, for scripts, tests and benchmarks.
 
+pub mod cat;
 pub mod create;
 pub mod demo;
 pub mod download;
 pub mod play;
 mod progress;
 pub mod seed;
+pub mod serve;
 pub mod stats_plot;
 pub mod stats_table;
 
@@ -29,6 +31,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write a torrent's file to standard output as it arrives.
+    Cat(cat::CatArgs),
     /// Make a .torrent from a file or folder and print its magnet link.
     Create(create::CreateArgs),
     /// Open the window on a built-in demo video.
@@ -39,6 +43,8 @@ pub enum Command {
     Play(play::PlayArgs),
     /// Verify a torrent's data and seed it until stopped.
     Seed(seed::SeedArgs),
+    /// Serve a torrent's file over HTTP on 127.0.0.1 for other players.
+    Serve(serve::ServeArgs),
     /// Chart and compare recorded playback runs.
     #[command(subcommand)]
     Stats(StatsCommand),

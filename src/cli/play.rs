@@ -74,7 +74,7 @@ pub enum PolicyName {
 }
 
 impl PolicyName {
-    fn policy(self) -> Policy {
+    pub(crate) fn policy(self) -> Policy {
         match self {
             Self::Sequential => Policy::Sequential,
             Self::RarestFirst => Policy::RarestFirst,
@@ -82,7 +82,7 @@ impl PolicyName {
         }
     }
 
-    fn info(self) -> PolicyInfo {
+    pub(crate) fn info(self) -> PolicyInfo {
         let name = self
             .to_possible_value()
             .map(|value| value.get_name().to_owned())

@@ -36,15 +36,26 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Starts the engine, prints where it listens, and adds the torrent (a
-/// `.torrent` path or a magnet link, whose metadata is fetched first). The
-/// engine must be kept alive for as long as the torrent runs.
+/// Where [`start`] prints the address the engine accepts peers on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenNotice {
+    /// `download` and `seed`: scripts and tests read it there.
+    Stdout,
+    /// Verbs whose standard output is data (`cat`) or a URL (`serve`).
+    Stderr,
+}
+
+/// Starts the engine with `policy`, prints where it listens, and adds the
+/// torrent (a `.torrent` path or a magnet link, whose metadata is fetched
+/// first). The engine must be kept alive for as long as the torrent runs.
 pub async fn start(
     options: &TorrentOptions,
     download_dir: &Path,
     torrent: &str,
     peers: &[String],
     origin: OriginUse,
+    policy: Policy,
+    notice: ListenNotice,
 ) -> anyhow::Result<(Engine, TorrentHandle)> {
     let mut peers = crate::cli::download::resolve_peers(peers).await?;
     let mut source = TorrentSource::from_argument(torrent)?;
@@ -58,10 +69,12 @@ pub async fn start(
     config.upload_rate_limit = options.upload_limit;
     config.download_rate_limit = options.download_limit;
     config.origin = origin;
-    // A whole download has no player demand: help the swarm.
-    config.policy = Policy::RarestFirst;
+    config.policy = policy;
     let engine = Engine::start(config).await?;
-    println!("listening on {}", engine.listen_addr());
+    match notice {
+        ListenNotice::Stdout => println!("listening on {}", engine.listen_addr()),
+        ListenNotice::Stderr => eprintln!("listening on {}", engine.listen_addr()),
+    }
     let metadata_progress = matches!(source, TorrentSource::Magnet(_))
         .then(|| tokio::spawn(show_metadata_progress(engine.events())));
     let added = engine.add_torrent(source).await;

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 
-use crate::cli::progress::{self, TorrentOptions};
+use crate::cli::progress::{self, ListenNotice, TorrentOptions};
 use crate::engine::events::TorrentState;
 use crate::engine::handle::OriginUse;
+use crate::engine::picker::Policy;
 
 #[derive(Args, Debug)]
 pub struct SeedArgs {
@@ -31,6 +32,9 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
             &args.torrent,
             &args.peers,
             OriginUse::default(),
+            // A seed has no player demand.
+            Policy::RarestFirst,
+            ListenNotice::Stdout,
         )
         .await?;
         // The first state after checking says whether the data is whole.

@@ -173,3 +173,9 @@ pub const MAX_WEB_SEED_REDIRECTS: usize = 3;
 /// long enough for a busy server's first byte, short enough that a
 /// player's time-critical blocks go elsewhere.
 pub const WEB_SEED_SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// HTTP connections `piecewise serve` holds open at once; more are closed
+/// as they arrive. Players open one or two (mpv, VLC: a second for the
+/// index at the end); a web page that reached the port through DNS
+/// rebinding could open hundreds, each a read head and a socket.
+pub const MAX_HTTP_CONNECTIONS: usize = 16;

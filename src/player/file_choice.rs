@@ -7,10 +7,24 @@ use std::path::Path;
 use crate::engine::limits::MAX_SUBTITLE_FILE_BYTES;
 use crate::engine::metainfo::{FileEntry, Info};
 
-/// Extensions of containers GStreamer demuxes into a video, lower case.
-const VIDEO_EXTENSIONS: &[&str] = &[
-    "mp4", "m4v", "mkv", "webm", "mov", "avi", "ts", "m2ts", "mts", "mpg", "mpeg", "ogv", "flv",
-    "wmv", "3gp",
+/// Extensions of containers GStreamer demuxes into a video, lower case,
+/// with their media types (what `serve` sends as `Content-Type`).
+const VIDEO_TYPES: &[(&str, &str)] = &[
+    ("mp4", "video/mp4"),
+    ("m4v", "video/mp4"),
+    ("mkv", "video/x-matroska"),
+    ("webm", "video/webm"),
+    ("mov", "video/quicktime"),
+    ("avi", "video/x-msvideo"),
+    ("ts", "video/mp2t"),
+    ("m2ts", "video/mp2t"),
+    ("mts", "video/mp2t"),
+    ("mpg", "video/mpeg"),
+    ("mpeg", "video/mpeg"),
+    ("ogv", "video/ogg"),
+    ("flv", "video/x-flv"),
+    ("wmv", "video/x-ms-wmv"),
+    ("3gp", "video/3gpp"),
 ];
 
 /// Extensions of subtitle files playbin loads as `suburi`, lower case.
@@ -33,7 +47,7 @@ pub fn playable_files(info: &Info) -> Vec<PlayableFile> {
         .files
         .iter()
         .enumerate()
-        .filter(|(_, entry)| !entry.pad && has_extension(&entry.path, VIDEO_EXTENSIONS))
+        .filter(|(_, entry)| !entry.pad && video_media_type(&entry.path).is_some())
         .map(|(index, entry)| PlayableFile {
             index,
             path: entry.path.display().to_string(),
@@ -83,10 +97,24 @@ fn is_subtitle(entry: &FileEntry) -> bool {
         && has_extension(&entry.path, SUBTITLE_EXTENSIONS)
 }
 
+/// The media type of a video file, by its extension; `None` for anything
+/// that is not a playable video.
+pub fn video_media_type(path: &Path) -> Option<&'static str> {
+    let extension = lowercase_extension(path)?;
+    VIDEO_TYPES
+        .iter()
+        .find(|(known, _)| *known == extension)
+        .map(|&(_, media_type)| media_type)
+}
+
 fn has_extension(path: &Path, extensions: &[&str]) -> bool {
+    lowercase_extension(path).is_some_and(|extension| extensions.contains(&extension.as_str()))
+}
+
+fn lowercase_extension(path: &Path) -> Option<String> {
     path.extension()
         .and_then(|extension| extension.to_str())
-        .is_some_and(|extension| extensions.contains(&extension.to_ascii_lowercase().as_str()))
+        .map(str::to_ascii_lowercase)
 }
 
 fn file_stem(path: &Path) -> Option<String> {
@@ -140,6 +168,18 @@ mod tests {
             default_video(&info).map(|f| f.path),
             Some("t/Movie.MP4".into())
         );
+    }
+
+    #[test]
+    fn videos_have_their_media_type_and_other_files_none() {
+        assert_eq!(video_media_type(Path::new("t/a.MP4")), Some("video/mp4"));
+        assert_eq!(video_media_type(Path::new("b.webm")), Some("video/webm"));
+        assert_eq!(
+            video_media_type(Path::new("c.mkv")),
+            Some("video/x-matroska")
+        );
+        assert_eq!(video_media_type(Path::new("d.srt")), None);
+        assert_eq!(video_media_type(Path::new("mp4")), None);
     }
 
     #[test]

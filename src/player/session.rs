@@ -57,7 +57,7 @@ pub const STALL_BUFFER_FLOOR_S: f64 = 0.5;
 /// Bitrate assumed before the demuxer knows the duration, bytes/s (8
 /// Mbit/s, a high-quality 1080p stream): guessing high asks for more
 /// buffer, never too little.
-const GUESSED_BITRATE: f64 = 1_000_000.0;
+pub const GUESSED_BITRATE: f64 = 1_000_000.0;
 
 /// How the session decides that playback may start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -5,6 +5,7 @@ pub mod nginx;
 pub mod opentracker;
 pub mod peers;
 pub mod realtime;
+pub mod swarm;
 
 use piecewise::player::sample::{SampleFormat, SampleVideo};
 use std::io::{BufRead, BufReader};
@@ -233,5 +234,36 @@ impl Drop for App {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Runs `command` to its end with stdout and stderr captured; kills it and
+/// panics after `timeout`.
+pub fn output_within(command: &mut Command, timeout: Duration) -> std::process::Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    wait_output_within(child, timeout)
+}
+
+/// Waits for `child` (stdout and stderr piped) to end; kills it and panics
+/// after `timeout`. The pipes are drained meanwhile, so a chatty child
+/// never blocks on a full pipe.
+pub fn wait_output_within(child: Child, timeout: Duration) -> std::process::Output {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(timeout) {
+        Ok(output) => output.expect("the command's output"),
+        Err(_) => {
+            // SAFETY: kill(2) with a pid we spawned; it is not reaped yet,
+            // since the waiting thread has not returned.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the command did not finish within {timeout:?}");
+        }
     }
 }

@@ -1,0 +1,114 @@
+//! `piecewise serve`: one file of a torrent over HTTP on 127.0.0.1, for
+//! other players (`mpv URL`, `vlc URL`) and scripts. Prints the file's URL
+//! on stdout; the live statistics are at `stats.json` beside it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::cli::play::PolicyName;
+use crate::cli::progress::{self, ListenNotice, TorrentOptions};
+use crate::engine::events::TorrentEvent;
+use crate::engine::handle::OriginUse;
+use crate::outlet::choose_file;
+use crate::outlet::server::{HttpServer, Served};
+use crate::stats::recorder::{Recorder, process_start};
+use crate::stats::schema::{EventKind, TorrentInfo};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The file of the torrent to serve, by its index in the torrent
+    /// (default: the largest video).
+    #[arg(long, value_name = "N")]
+    pub file: Option<usize>,
+    /// Port on 127.0.0.1 to serve on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// The video's bitrate in kbit/s, if known: the engine's deadlines
+    /// follow it (otherwise it is estimated from the players' reads).
+    #[arg(long, value_name = "KBIT_PER_S")]
+    pub bitrate: Option<f64>,
+    /// Folder the torrent's files are written into.
+    #[arg(long, default_value = ".")]
+    pub download_dir: PathBuf,
+    /// A peer to connect to, besides those the trackers name (repeatable).
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    /// Use of the torrent's web seeds (HTTP origins): never, avoid-stall
+    /// or always.
+    #[arg(long, value_name = "USE", default_value = "avoid-stall", value_parser = crate::cli::parse_origin)]
+    pub origin: OriginUse,
+    #[command(flatten)]
+    pub options: TorrentOptions,
+    /// The `.torrent` file or a `magnet:` link.
+    pub torrent: String,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut recorder = Recorder::new(process_start(), Instant::now(), std::env::args().collect());
+    recorder.set_policy(PolicyName::Deadline.info());
+    progress::runtime()?.block_on(async {
+        recorder.event(Instant::now(), EventKind::TorrentAdded);
+        let (engine, torrent) = progress::start(
+            &args.options,
+            &args.download_dir,
+            &args.torrent,
+            &args.peers,
+            args.origin,
+            PolicyName::Deadline.policy(),
+            ListenNotice::Stderr,
+        )
+        .await?;
+        recorder.event(Instant::now(), EventKind::MetadataReceived);
+        let info = &torrent.metainfo().info;
+        let file = choose_file(info, args.file)?;
+        let mut wanted = vec![false; info.files.len()];
+        if let Some(flag) = wanted.get_mut(file.index) {
+            *flag = true;
+        }
+        torrent.set_wanted_files(wanted)?;
+        let bitrate = args.bitrate.map(|kbit| kbit * 1000.0 / 8.0);
+        recorder.set_torrent(TorrentInfo {
+            name: info.name.clone(),
+            info_hash: torrent.info_hash().to_hex(),
+            file: file.name.clone(),
+            file_size: file.length,
+            piece_length: u64::from(info.piece_length),
+            duration_s: None,
+            bitrate_bytes_per_s: bitrate,
+        });
+        let recorder = Arc::new(Mutex::new(recorder));
+        let served = Served {
+            torrent: torrent.clone(),
+            file,
+            bitrate,
+            recorder: recorder.clone(),
+        };
+        let server = HttpServer::bind(served, args.port)
+            .await
+            .context("cannot listen on 127.0.0.1")?;
+        eprintln!("statistics at {}", server.stats_url());
+        println!("{}", server.url());
+        let events = engine.events();
+        let first_peer = async {
+            while let Ok(event) = events.recv().await {
+                if matches!(event.kind, TorrentEvent::PeerConnected(_)) {
+                    recorder
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .peer_connected(Instant::now());
+                }
+            }
+        };
+        tokio::select! {
+            () = server.run() => {}
+            () = first_peer => {}
+            stopped = progress::follow(&torrent, |_| false) => { stopped?; }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

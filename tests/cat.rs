@@ -1,0 +1,86 @@
+//! `piecewise cat`: a torrent's video to standard output, from a libtorrent
+//! seeder, into a file, into GStreamer, and into a pipe closed early.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::swarm::Swarm;
+use common::{output_within, wait_output_within};
+use piecewise::player::sample::SampleFormat;
+
+/// Longest a run may take before the test calls it a hang.
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `piecewise cat` of the swarm's torrent, stdout and stderr piped.
+fn cat(swarm: &Swarm, dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_piecewise"))
+        .args(["cat", "--listen-ip", "127.0.0.1", "--peer"])
+        .arg(swarm.seeder.addr.to_string())
+        .arg("--download-dir")
+        .arg(dir)
+        .arg(&swarm.torrent)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn cat_writes_the_whole_file_to_stdout_in_order() {
+    let swarm = Swarm::start(SampleFormat::Mp4H264AacIndexAtEnd, 0);
+    let output = wait_output_within(cat(&swarm, &swarm.dir.path().join("download")), TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        output.stdout == std::fs::read(&swarm.video).unwrap(),
+        "stdout differs from the source file"
+    );
+}
+
+#[test]
+fn cat_piped_into_gstreamer_plays_to_the_end() {
+    let swarm = Swarm::start(SampleFormat::WebmVp9Opus, 0);
+    let mut piecewise = cat(&swarm, &swarm.dir.path().join("download"));
+    let pipe = piecewise.stdout.take().unwrap();
+    let gst = output_within(
+        Command::new("gst-launch-1.0")
+            .args(["fdsrc", "fd=0", "!", "decodebin", "!", "fakesink"])
+            .stdin(pipe),
+        TIMEOUT,
+    );
+    let cat = wait_output_within(piecewise, TIMEOUT);
+    let stdout = String::from_utf8_lossy(&gst.stdout);
+    assert!(
+        gst.status.success(),
+        "gst-launch failed: {stdout}{}",
+        String::from_utf8_lossy(&gst.stderr)
+    );
+    assert!(stdout.contains("EOS"), "{stdout}");
+    assert!(
+        cat.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cat.stderr)
+    );
+}
+
+#[test]
+fn cat_into_a_pipe_closed_early_exits_cleanly() {
+    let swarm = Swarm::start(SampleFormat::Mp4H264Aac, 0);
+    let mut piecewise = cat(&swarm, &swarm.dir.path().join("download"));
+    let mut pipe = piecewise.stdout.take().unwrap();
+    let mut first = vec![0; 1000];
+    pipe.read_exact(&mut first).unwrap();
+    let source = std::fs::read(&swarm.video).unwrap();
+    assert!(first == source[..1000]);
+    assert!(source.len() > 1 << 20, "the file outgrows the pipe buffer");
+    drop(pipe);
+    let output = wait_output_within(piecewise, TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("error"), "{stderr}");
+}
