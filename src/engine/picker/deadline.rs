@@ -42,10 +42,17 @@ pub(super) fn critical_pieces(
         let end = offset.saturating_add(length);
         let head_end = offset.saturating_add(params.head_bytes.clamp(1, length));
         let tail_start = end - params.tail_bytes.clamp(1, length);
-        for range in [offset..head_end, tail_start..end] {
-            for piece in geometry.pieces_covering(range) {
+        // Outermost first, as if read from each edge at the assumed rate:
+        // the pieces a demuxer reads first (MP4 `ftyp` and an end `moov`)
+        // come before the rest of the prefetch, which yields to the
+        // demuxer's own read heads.
+        let head = geometry.pieces_covering(offset..head_end);
+        let tail = geometry.pieces_covering(tail_start..end).rev();
+        for pieces in [head.collect::<Vec<_>>(), tail.collect()] {
+            for (k, piece) in pieces.into_iter().enumerate() {
+                let from_edge = k as u64 * u64::from(geometry.piece_length);
                 deadlines.push(PieceDeadline {
-                    deadline: chosen_at,
+                    deadline: chosen_at + time_to_read(from_edge, params.assumed_bytes_per_second),
                     piece,
                 });
             }
@@ -70,11 +77,8 @@ pub(super) fn critical_pieces(
                 .take(MAX_WINDOW_PIECES as usize)
             {
                 let ahead = geometry.piece_start(piece).saturating_sub(head);
-                let wait = Duration::try_from_secs_f64(ahead as f64 / rate)
-                    .unwrap_or(FAR_FUTURE)
-                    .min(FAR_FUTURE);
                 deadlines.push(PieceDeadline {
-                    deadline: *demanded_at + wait,
+                    deadline: *demanded_at + time_to_read(ahead, rate),
                     piece,
                 });
             }
@@ -85,4 +89,15 @@ pub(super) fn critical_pieces(
     deadlines.dedup_by_key(|d| d.piece);
     deadlines.sort_unstable();
     deadlines
+}
+
+/// How long a reader at `rate` bytes/s takes to get `bytes` ahead; never
+/// past [`FAR_FUTURE`], whatever the rate.
+fn time_to_read(bytes: u64, rate: f64) -> Duration {
+    if bytes == 0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(bytes as f64 / rate)
+        .unwrap_or(FAR_FUTURE)
+        .min(FAR_FUTURE)
 }

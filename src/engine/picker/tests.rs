@@ -392,6 +392,28 @@ fn head_and_tail_of_the_streamed_file_come_first() {
 }
 
 #[test]
+fn head_and_tail_prefetch_takes_the_outermost_pieces_first() {
+    // Head and tail of three pieces each in a 10-piece file: the first and
+    // the last piece (MP4 `ftyp` and an end `moov`) come before the rest.
+    let p = u64::from(PIECE);
+    let info = info(PIECE, &[10 * p]);
+    let params = DeadlineParams {
+        head_bytes: 3 * p,
+        tail_bytes: 3 * p,
+        ..streaming(2.0)
+    };
+    let mut picker = Picker::new(&info, Policy::Deadline(params));
+    let now = Instant::now();
+    picker.set_stream_file(Some(0), now);
+    let order: Vec<u32> = deadlines(&picker).iter().map(|d| d.piece).collect();
+    assert_eq!(order, vec![0, 9, 1, 8, 2, 7]);
+    let all = Bitfield::full(10);
+    picker.peer_has(1, &all);
+    let picked = picker.pick(1, &all, 1e6, 4, now);
+    assert_eq!(pieces_of(&picked), vec![0, 9]);
+}
+
+#[test]
 fn read_head_in_an_unwanted_file_fetches_its_window_and_nothing_else_there() {
     let p = u64::from(PIECE);
     let info = info(PIECE, &[10 * p, 10 * p]);
