@@ -40,6 +40,12 @@ const MIN_RESCUE_GAIN: Duration = Duration::from_millis(500);
 /// When the peer's rate is still unknown, its request is late after this.
 const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
 
+/// Time-critical blocks a peer whose rate is still unknown may have in
+/// flight: a new peer may be slow, and the first frame's bytes must not all
+/// queue on one peer. It takes no other work while critical blocks it has
+/// are open, so those are never queued behind a full pipeline.
+const UNKNOWN_RATE_CRITICAL_BLOCKS: usize = 4;
+
 /// A peer with nothing in flight counts as a candidate for time-critical
 /// blocks only if it asked for work this recently: a choked peer loses its
 /// requests and stops calling `pick`.
@@ -493,8 +499,10 @@ impl Picker {
         if round.slots == 0 {
             return round.picked;
         }
-        if let Policy::Deadline(params) = self.policy {
-            self.pick_critical(&mut round, &params);
+        if let Policy::Deadline(params) = self.policy
+            && self.pick_critical(&mut round, &params)
+        {
+            return round.picked;
         }
         self.pick_started(&mut round);
         self.pick_fresh(&mut round);
@@ -630,7 +638,9 @@ impl Picker {
     /// Time-critical blocks, earliest deadline first, only where this peer
     /// can deliver before the deadline (or no peer can do much better);
     /// late ones again from this peer, up to `max_duplicates` extra copies.
-    fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) {
+    /// Returns true when the peer's rate is unknown and it has reached
+    /// `UNKNOWN_RATE_CRITICAL_BLOCKS` with critical blocks still open for it.
+    fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) -> bool {
         let best_other_secs = self.best_other_delivery_secs(round);
         let max_copies = 1 + params.max_duplicates as usize;
         if std::mem::take(&mut self.critical_woken) {
@@ -644,6 +654,15 @@ impl Picker {
             .peers
             .get(&round.peer)
             .map_or(f64::INFINITY, |state| state.delivery_secs(BLOCK_SIZE));
+        let mut allowance = if own_secs.is_finite() {
+            usize::MAX
+        } else {
+            let in_flight = self.peers.get(&round.peer).map_or(0, |state| {
+                let critical = state.in_flight.iter();
+                critical.filter(|b| self.is_critical.get(b.piece)).count()
+            });
+            UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_sub(in_flight)
+        };
         let first = if own_secs <= best_other_secs * params.lateness() {
             0
         } else {
@@ -651,17 +670,17 @@ impl Picker {
                 .ok()
                 .and_then(|wait| round.now.checked_add(wait))
             else {
-                return;
+                return false;
             };
             self.critical
                 .partition_point(|entry| entry.due.deadline < arrival)
         };
         for position in first..self.critical.len() {
             if round.is_full() {
-                return;
+                return false;
             }
             let Some(&CriticalPiece { due, quiet_until }) = self.critical.get(position) else {
-                return;
+                return false;
             };
             let PieceDeadline { deadline, piece } = due;
             if quiet_until.is_some_and(|until| until > round.now)
@@ -673,7 +692,7 @@ impl Picker {
             let piece_len = self.geometry.piece_len(piece);
             for index in 0..piece_len.div_ceil(BLOCK_SIZE) as usize {
                 if round.is_full() {
-                    return;
+                    return false;
                 }
                 let length = block_request(piece, piece_len, index).length;
                 match self.partial.get(&piece).and_then(|p| p.blocks.get(index)) {
@@ -708,6 +727,10 @@ impl Picker {
                     // Later blocks would wait behind this one in its queue.
                     break;
                 }
+                if allowance == 0 {
+                    return true;
+                }
+                allowance -= 1;
                 self.request(round, piece, index);
             }
             let quiet_until = self.quiet_until(piece, deadline, max_copies, round.now);
@@ -715,6 +738,7 @@ impl Picker {
                 entry.quiet_until = quiet_until;
             }
         }
+        false
     }
 
     /// Until when a critical piece offers nothing to any peer: no open

@@ -414,6 +414,31 @@ fn head_and_tail_prefetch_takes_the_outermost_pieces_first() {
 }
 
 #[test]
+fn peers_of_unknown_rate_share_the_critical_blocks_and_take_nothing_else() {
+    let p = u64::from(PIECE);
+    let info = info(PIECE, &[10 * p]);
+    let params = DeadlineParams {
+        head_bytes: 3 * p,
+        tail_bytes: 3 * p,
+        ..streaming(2.0)
+    };
+    let mut picker = Picker::new(&info, Policy::Deadline(params));
+    let now = Instant::now();
+    picker.set_stream_file(Some(0), now);
+    let all = Bitfield::full(10);
+    picker.peer_has(1, &all);
+    picker.peer_has(2, &all);
+    // The first frame's pieces 0 and 9 go to both new peers, not one.
+    let first = picker.pick(1, &all, 0.0, 32, now);
+    assert_eq!(pieces_of(&first), vec![0, 9]);
+    let second = picker.pick(2, &all, 0.0, 32, now);
+    assert_eq!(pieces_of(&second), vec![1, 8]);
+    // Once its rate is known a peer takes what it can deliver, and more.
+    let third = picker.pick(1, &all, 1e6, 32, now);
+    assert!(third.len() > 4, "{third:?}");
+}
+
+#[test]
 fn read_head_in_an_unwanted_file_fetches_its_window_and_nothing_else_there() {
     let p = u64::from(PIECE);
     let info = info(PIECE, &[10 * p, 10 * p]);
