@@ -45,6 +45,11 @@ const REQUEST_QUEUE_SECONDS: f64 = 1.0;
 /// Requests in flight to a peer before its rate is known (slow start).
 const MIN_REQUESTS_IN_FLIGHT: usize = 32;
 
+/// Fewest requests in flight to a peer of known rate: the blocks behind
+/// the one it sends. A slow peer keeps only about a second queued, so
+/// time-critical blocks (a seek) never wait behind seconds of other work.
+const MIN_REQUESTS_AT_KNOWN_RATE: usize = 4;
+
 /// Upper bound on requests in flight to one peer: 8 MiB, below the 2000
 /// that libtorrent queues from one peer.
 const MAX_REQUESTS_IN_FLIGHT: usize = 512;
@@ -206,11 +211,14 @@ impl Peer {
         if self.snubbed {
             return 1;
         }
-        let by_rate =
-            (self.download_rate.get() * REQUEST_QUEUE_SECONDS / f64::from(BLOCK_SIZE)) as usize;
-        by_rate
-            .clamp(MIN_REQUESTS_IN_FLIGHT, MAX_REQUESTS_IN_FLIGHT)
-            .min(self.max_requests)
+        let rate = self.download_rate.get();
+        let target = if rate > 0.0 {
+            let by_rate = (rate * REQUEST_QUEUE_SECONDS / f64::from(BLOCK_SIZE)) as usize;
+            by_rate.clamp(MIN_REQUESTS_AT_KNOWN_RATE, MAX_REQUESTS_IN_FLIGHT)
+        } else {
+            MIN_REQUESTS_IN_FLIGHT
+        };
+        target.min(self.max_requests)
     }
 }
 
