@@ -399,14 +399,26 @@ impl Picker {
     }
 
     /// Updates what the player needs; returns the requests that no longer
-    /// matter (their pieces left every window, e.g. after a seek).
+    /// matter: their pieces left every window, and, when a piece became
+    /// due at once (a seek, a jump of the demuxer), every request outside
+    /// the windows, so the new window does not queue behind them.
     pub fn set_demand(
         &mut self,
         demand: Option<Demand>,
         now: Instant,
     ) -> Vec<(PeerKey, BlockRequest)> {
         self.demand = demand.map(|d| (d, now));
-        self.refresh_critical()
+        let was_critical = self.is_critical.clone();
+        let mut cancel = self.refresh_critical();
+        let jumped = self
+            .critical
+            .iter()
+            .take_while(|c| c.due.deadline <= now)
+            .any(|c| !was_critical.get(c.due.piece));
+        if jumped {
+            cancel.extend(self.reopen_outside_windows());
+        }
+        cancel
     }
 
     /// The time-critical pieces not had yet, earliest deadline first.
@@ -1075,6 +1087,24 @@ impl Picker {
             }
         }
         cancel
+    }
+
+    /// Takes back every request of a piece that is not time-critical;
+    /// returns them for the task to cancel.
+    fn reopen_outside_windows(&mut self) -> Vec<(PeerKey, BlockRequest)> {
+        let mut outside = Vec::new();
+        for (&peer, state) in &self.peers {
+            let blocks = state.in_flight.iter();
+            outside.extend(
+                blocks
+                    .filter(|block| !self.is_critical.get(block.piece))
+                    .map(|&block| (peer, block)),
+            );
+        }
+        for &(peer, block) in &outside {
+            self.reopen(peer, block);
+        }
+        outside
     }
 
     fn tiebreak(&self, piece: u32) -> u32 {

@@ -371,6 +371,33 @@ fn seek_cancels_requests_that_left_the_window_and_moves_it_at_once() {
 }
 
 #[test]
+fn seek_cancels_work_outside_the_windows_so_the_new_window_is_not_queued_behind_it() {
+    let p = u64::from(PIECE);
+    let info = info(PIECE, &[40 * p]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
+    let all = Bitfield::full(40);
+    picker.peer_has(1, &all);
+    let now = Instant::now();
+    picker.set_demand(Some(demand_at(0)), now);
+    // The window (pieces 0 and 1), then rarest-first work outside it.
+    let before = picker.pick(1, &all, 1e6, 8, now);
+    assert_eq!(before.len(), 8);
+    // Playback moving on cancels only the piece left behind.
+    let moved = now + Duration::from_secs(1);
+    let cancel = picker.set_demand(Some(demand_at(p)), moved);
+    assert_eq!(cancel, vec![(1, block(0, 0)), (1, block(0, 1))]);
+    // A seek cancels all the rest: nothing stays queued at the peer.
+    let seek = now + Duration::from_secs(2);
+    let mut cancel = picker.set_demand(Some(demand_at(30 * p)), seek);
+    cancel.sort_unstable();
+    let mut expected: Vec<_> = before.iter().skip(2).map(|&b| (1, b)).collect();
+    expected.sort_unstable();
+    assert_eq!(cancel, expected);
+    let after = picker.pick(1, &all, 1e6, 4, seek);
+    assert_eq!(pieces_of(&after), vec![30, 31]);
+}
+
+#[test]
 fn head_and_tail_of_the_streamed_file_come_first() {
     // File 0: pieces 0-3; file 1: pieces 4-13; file 2: pieces 14-15.
     let p = u64::from(PIECE);
