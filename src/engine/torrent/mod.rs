@@ -4,6 +4,7 @@
 
 mod candidates;
 mod choker;
+mod pipeline;
 mod strikes;
 mod web_seeds;
 
@@ -35,24 +36,9 @@ use choker::{
     ChokeCandidate, OPTIMISTIC_UNCHOKE_INTERVAL, RECHOKE_INTERVAL, REGULAR_UNCHOKE_SLOTS,
     peers_to_unchoke,
 };
+use pipeline::MAX_REQUESTS_IN_FLIGHT;
 use strikes::{HashFailureStrikes, Supplier};
 use web_seeds::WebSeed;
-
-/// Seconds of a peer's measured rate we keep requested from it: enough to
-/// cover the round trip and the peer's disk, so the link never idles.
-const REQUEST_QUEUE_SECONDS: f64 = 1.0;
-
-/// Requests in flight to a peer before its rate is known (slow start).
-const MIN_REQUESTS_IN_FLIGHT: usize = 32;
-
-/// Fewest requests in flight to a peer of known rate: the blocks behind
-/// the one it sends. A slow peer keeps only about a second queued, so
-/// time-critical blocks (a seek) never wait behind seconds of other work.
-const MIN_REQUESTS_AT_KNOWN_RATE: usize = 4;
-
-/// Upper bound on requests in flight to one peer: 8 MiB, below the 2000
-/// that libtorrent queues from one peer.
-const MAX_REQUESTS_IN_FLIGHT: usize = 512;
 
 /// How often rates, snubs, connections and stats are updated.
 const TICK: Duration = Duration::from_secs(1);
@@ -206,19 +192,9 @@ impl Peer {
         let _ = self.commands.send(command);
     }
 
-    /// Requests to keep in flight: the rate times the queue time, bounded.
+    /// Requests to keep in flight: about a second of its rate, bounded.
     fn target_requests(&self) -> usize {
-        if self.snubbed {
-            return 1;
-        }
-        let rate = self.download_rate.get();
-        let target = if rate > 0.0 {
-            let by_rate = (rate * REQUEST_QUEUE_SECONDS / f64::from(BLOCK_SIZE)) as usize;
-            by_rate.clamp(MIN_REQUESTS_AT_KNOWN_RATE, MAX_REQUESTS_IN_FLIGHT)
-        } else {
-            MIN_REQUESTS_IN_FLIGHT
-        };
-        target.min(self.max_requests)
+        pipeline::target_requests(self.download_rate.get(), self.snubbed, self.max_requests)
     }
 }
 

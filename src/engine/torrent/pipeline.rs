@@ -1,0 +1,68 @@
+//! How many requests to keep in flight to one peer: enough that its link
+//! never idles, few enough that time-critical blocks (a seek) never wait
+//! behind seconds of other work queued at a slow peer.
+
+use crate::engine::wire::BLOCK_SIZE;
+
+/// Seconds of a peer's measured rate we keep requested from it: enough to
+/// cover the round trip and the peer's disk, so the link never idles.
+const REQUEST_QUEUE_SECONDS: f64 = 1.0;
+
+/// Requests in flight to a peer before its rate is known (slow start).
+const MIN_REQUESTS_IN_FLIGHT: usize = 32;
+
+/// Fewest requests in flight to a peer of known rate: the blocks behind
+/// the one it sends. A slow peer keeps only about a second queued, so
+/// time-critical blocks (a seek) never wait behind seconds of other work.
+const MIN_REQUESTS_AT_KNOWN_RATE: usize = 4;
+
+/// Upper bound on requests in flight to one peer: 8 MiB, below the 2000
+/// that libtorrent queues from one peer.
+pub(super) const MAX_REQUESTS_IN_FLIGHT: usize = 512;
+
+/// Requests to keep in flight to a peer delivering `rate` bytes/s (0:
+/// unknown) that accepts at most `max_requests` (BEP 10 `reqq`). A snubbed
+/// peer keeps one, so it can prove itself again.
+pub(super) fn target_requests(rate: f64, snubbed: bool, max_requests: usize) -> usize {
+    if snubbed {
+        return 1;
+    }
+    let target = if rate.is_finite() && rate > 0.0 {
+        // `as` saturates: an absurd rate cannot wrap.
+        let by_rate = (rate * REQUEST_QUEUE_SECONDS / f64::from(BLOCK_SIZE)) as usize;
+        by_rate.clamp(MIN_REQUESTS_AT_KNOWN_RATE, MAX_REQUESTS_IN_FLIGHT)
+    } else {
+        MIN_REQUESTS_IN_FLIGHT
+    };
+    target.min(max_requests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_keeps_about_a_second_of_its_rate_in_flight() {
+        let block = f64::from(BLOCK_SIZE);
+        // (rate, snubbed, reqq) -> requests
+        let table = [
+            (0.0, false, 500, MIN_REQUESTS_IN_FLIGHT), // unknown: slow start
+            (f64::NAN, false, 500, MIN_REQUESTS_IN_FLIGHT),
+            // 121 KB/s (a quarter of 1.3× a 3 Mbit/s video): not 32 blocks,
+            // which would be 4 s of queue.
+            (121_000.0, false, 500, 7),
+            (block, false, 500, MIN_REQUESTS_AT_KNOWN_RATE), // slow: the floor
+            (100.0 * block, false, 500, 100),
+            (1e12, false, 5000, MAX_REQUESTS_IN_FLIGHT),
+            (100.0 * block, false, 10, 10), // the peer's reqq
+            (100.0 * block, true, 500, 1),  // snubbed
+        ];
+        for (rate, snubbed, reqq, expected) in table {
+            assert_eq!(
+                target_requests(rate, snubbed, reqq),
+                expected,
+                "rate {rate} snubbed {snubbed} reqq {reqq}"
+            );
+        }
+    }
+}
