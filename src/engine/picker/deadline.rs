@@ -4,8 +4,10 @@
 //! starts at byte `s` after `(s − h) / rate` seconds; the piece covering `h`
 //! itself is needed now. The window after each head spans `window_secs` of
 //! media (never fewer than `min_window_pieces` pieces), clamped to the file
-//! the head is in. At open, the streamed file's head and tail are due at the
-//! moment the file was chosen, so they come before everything else.
+//! the head is in. At open, the streamed file's head and tail are due from
+//! the moment the file was chosen, outermost piece first, so they come
+//! before everything else; once the demuxer reads, only the edge pieces
+//! stay.
 
 use std::time::{Duration, Instant};
 
@@ -44,12 +46,16 @@ pub(super) fn critical_pieces(
         let tail_start = end - params.tail_bytes.clamp(1, length);
         // Outermost first, as if read from each edge at the assumed rate:
         // the pieces a demuxer reads first (MP4 `ftyp` and an end `moov`)
-        // come before the rest of the prefetch, which yields to the
-        // demuxer's own read heads.
+        // come before the rest of the prefetch. The rest is a guess: once
+        // the demuxer reads, its read heads say what it needs, and only
+        // the two edge pieces stay (an end index is read soon after the
+        // header, so it is fetched alongside).
+        let reading = demand.is_some_and(|(demand, _)| !demand.read_heads.is_empty());
+        let guessed = if reading { 1 } else { usize::MAX };
         let head = geometry.pieces_covering(offset..head_end);
         let tail = geometry.pieces_covering(tail_start..end).rev();
         for pieces in [head.collect::<Vec<_>>(), tail.collect()] {
-            for (k, piece) in pieces.into_iter().enumerate() {
+            for (k, piece) in pieces.into_iter().take(guessed).enumerate() {
                 let from_edge = k as u64 * u64::from(geometry.piece_length);
                 deadlines.push(PieceDeadline {
                     deadline: chosen_at + time_to_read(from_edge, params.assumed_bytes_per_second),

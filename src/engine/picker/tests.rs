@@ -466,6 +466,30 @@ fn peers_of_unknown_rate_share_the_critical_blocks_and_take_nothing_else() {
 }
 
 #[test]
+fn prefetch_guesses_beyond_the_edge_pieces_yield_once_the_demuxer_reads() {
+    let p = u64::from(PIECE);
+    let info = info(PIECE, &[20 * p]);
+    let params = DeadlineParams {
+        head_bytes: 3 * p,
+        tail_bytes: 3 * p,
+        ..streaming(2.0)
+    };
+    let mut picker = Picker::new(&info, Policy::Deadline(params));
+    let all = Bitfield::full(20);
+    picker.peer_has(1, &all);
+    let now = Instant::now();
+    picker.set_stream_file(Some(0), now);
+    let picked = picker.pick(1, &all, 1e6, 8, now);
+    assert_eq!(pieces_of(&picked), vec![0, 19, 1, 18]);
+    // The demuxer reads the header: its window replaces the guesses, the
+    // last piece (an end index) stays, and the guessed tail is cancelled.
+    let cancel = picker.set_demand(Some(demand_at(0)), now);
+    assert_eq!(cancel, vec![(1, block(18, 0)), (1, block(18, 1))]);
+    let order: Vec<u32> = deadlines(&picker).iter().map(|d| d.piece).collect();
+    assert_eq!(order, vec![0, 19, 1]);
+}
+
+#[test]
 fn read_head_in_an_unwanted_file_fetches_its_window_and_nothing_else_there() {
     let p = u64::from(PIECE);
     let info = info(PIECE, &[10 * p, 10 * p]);
