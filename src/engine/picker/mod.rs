@@ -724,11 +724,12 @@ impl Picker {
                         // Late everywhere, or due to miss the deadline while
                         // this peer would bring it clearly sooner.
                         let late = flights.iter().all(|f| f.late_at <= round.now);
-                        let rescue = flights.iter().all(|f| f.expected_at > deadline)
+                        let expected = |f: &InFlight| self.expected_arrival(f, round.now);
+                        let rescue = flights.iter().all(|f| expected(f) > deadline)
                             && self.arrival(round, length).is_some_and(|arrival| {
                                 flights
                                     .iter()
-                                    .all(|f| arrival + MIN_RESCUE_GAIN < f.expected_at)
+                                    .all(|f| arrival + MIN_RESCUE_GAIN < expected(f))
                             });
                         if !late && !rescue {
                             continue;
@@ -772,7 +773,10 @@ impl Picker {
             if let Block::Requested(flights) = block
                 && flights.len() < max_copies
             {
-                if flights.iter().all(|f| f.expected_at > deadline) {
+                if flights
+                    .iter()
+                    .all(|f| self.expected_arrival(f, now) > deadline)
+                {
                     // A quicker peer may rescue it at any pick.
                     return None;
                 }
@@ -913,6 +917,21 @@ impl Picker {
         // Too late for everyone, or no other peer's rate known: a peer
         // about as quick as the best other one may still try.
         in_time || secs <= best_other_secs * params.lateness()
+    }
+
+    /// When a copy in flight should arrive: as estimated when it was sent,
+    /// or sooner once its peer's rate is measured (a request sent while
+    /// the rate was unknown is assumed slow until then, and must not be
+    /// duplicated the moment a quicker estimate exists elsewhere).
+    fn expected_arrival(&self, flight: &InFlight, now: Instant) -> Instant {
+        let queue_secs = self
+            .peers
+            .get(&flight.peer)
+            .map_or(f64::INFINITY, |state| state.delivery_secs(0));
+        Duration::try_from_secs_f64(queue_secs)
+            .ok()
+            .and_then(|wait| now.checked_add(wait))
+            .map_or(flight.expected_at, |at| at.min(flight.expected_at))
     }
 
     /// When a block of `length` bytes requested now from the round's peer

@@ -490,6 +490,34 @@ fn prefetch_guesses_beyond_the_edge_pieces_yield_once_the_demuxer_reads() {
 }
 
 #[test]
+fn requests_sent_before_a_peer_was_measured_are_not_duplicated_once_it_is() {
+    let p = u64::from(PIECE);
+    let info = info(PIECE, &[10 * p]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
+    let all = Bitfield::full(10);
+    picker.peer_has(1, &all);
+    picker.peer_has(2, &all);
+    let now = Instant::now();
+    picker.set_stream_file(Some(0), now);
+    let first = picker.pick(1, &all, 0.0, 4, now);
+    assert_eq!(first.len(), 4);
+    // A second later peer 1 is measured and quick: its requests are due
+    // within milliseconds, so peer 2 takes other blocks, not copies.
+    let later = now + Duration::from_secs(1);
+    assert!(picker.pick(1, &all, 1e6, 0, later).is_empty());
+    let second = picker.pick(2, &all, 1e6, 4, later);
+    assert!(second.iter().all(|b| !first.contains(b)), "{second:?}");
+    // Had peer 1 stayed unmeasured, its copies would be rescued.
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
+    picker.peer_has(1, &all);
+    picker.peer_has(2, &all);
+    picker.set_stream_file(Some(0), now);
+    let first = picker.pick(1, &all, 0.0, 4, now);
+    let second = picker.pick(2, &all, 1e6, 4, later);
+    assert!(second.iter().any(|b| first.contains(b)), "{second:?}");
+}
+
+#[test]
 fn read_head_in_an_unwanted_file_fetches_its_window_and_nothing_else_there() {
     let p = u64::from(PIECE);
     let info = info(PIECE, &[10 * p, 10 * p]);
