@@ -15,7 +15,8 @@
 //! The startup rule (`engine::picker::startup`) decides both when playback
 //! first starts (leaving `Prebuffering`) and when it resumes after a stall:
 //! the buffer ahead of the playhead must hold max(margin, D·(1 − r/b))
-//! seconds of media. A stall is the position standing still for more than
+//! seconds of media, with r discounted while the session is young (a rate
+//! measured for a few seconds is noisy). A stall is the position standing still for more than
 //! 0.2 s while playback should run, or `torrentsrc` waiting for data with
 //! less than [`STALL_BUFFER_FLOOR_S`] buffered: the pipeline is paused
 //! until the rule allows again, so the picture stops cleanly instead of
@@ -223,6 +224,9 @@ pub struct Session {
     started: bool,
     seek_target_s: Option<f64>,
     last_sample: Option<Instant>,
+    /// When the session started: the download rate has been measured
+    /// about this long, and a young rate counts for less.
+    opened_at: Instant,
     /// The consumption rate and play flag last sent to the engine.
     sent_playback: Option<(f64, bool)>,
     ticker: tokio::time::Interval,
@@ -315,6 +319,7 @@ impl Session {
             seek_target_s: None,
             last_sample: None,
             sent_playback: None,
+            opened_at: Instant::now(),
             ticker,
         })
     }
@@ -495,6 +500,7 @@ impl Session {
             - self.position_s;
         let estimate = startup::estimate(&StartupInput {
             download_bytes_per_second: stats.download_rate,
+            rate_measured_secs: now.saturating_duration_since(self.opened_at).as_secs_f64(),
             media_bytes_per_second: bitrate,
             remaining_secs: remaining_s,
             buffered_secs: buffer_s,

@@ -5,14 +5,28 @@
 //! playhead holds at least `D·(1 − r/b)` seconds of media when `r < b`;
 //! when `r ≥ b` only a small safety margin is needed against jitter. While
 //! waiting, the buffer grows by `r/b` seconds of media per second.
+//!
+//! A rate measured for only a few seconds is noisy: the smoothed rate
+//! needs about three 1-s ticks to follow a step, and the first seconds of
+//! a swarm are bursty (peers unchoking one by one, rate limiters handing
+//! out their first quota). Starting on such a rate risks a stall, so `r`
+//! counts in proportion to how long it has been measured, fully after
+//! [`RATE_SETTLE_SECS`]. With a swarm much faster than the video the
+//! discounted rate still clears the bitrate at once; near the bitrate the
+//! start waits until the rate has proved itself.
 
 use std::time::Duration;
+
+/// Seconds of measurement after which the download rate counts in full.
+pub const RATE_SETTLE_SECS: f64 = 5.0;
 
 /// Measurements the estimate is made from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StartupInput {
     /// Measured download rate r, bytes/s.
     pub download_bytes_per_second: f64,
+    /// How long r has been measured, seconds (since the download started).
+    pub rate_measured_secs: f64,
     /// Media bitrate b, bytes/s (file size over duration).
     pub media_bytes_per_second: f64,
     /// Media left to play after the playhead D, seconds.
@@ -34,11 +48,18 @@ pub struct StartupEstimate {
     pub wait: Option<Duration>,
 }
 
-/// Seconds of media to buffer before playing: max(margin, D·(1 − r/b)).
-/// An unknown bitrate (0, negative, NaN) asks for the margin only.
+/// The download rate to plan with: r, discounted while it is young.
+pub fn trusted_rate(input: &StartupInput) -> f64 {
+    let trust = (non_negative(input.rate_measured_secs) / RATE_SETTLE_SECS).min(1.0);
+    non_negative(input.download_bytes_per_second) * trust
+}
+
+/// Seconds of media to buffer before playing: max(margin, D·(1 − r/b))
+/// with the trusted rate. An unknown bitrate (0, negative, NaN) asks for
+/// the margin only.
 pub fn required_buffer_secs(input: &StartupInput) -> f64 {
     let margin = non_negative(input.safety_margin_secs);
-    let rate = non_negative(input.download_bytes_per_second);
+    let rate = trusted_rate(input);
     let bitrate = non_negative(input.media_bytes_per_second);
     if bitrate == 0.0 {
         return margin;
@@ -54,7 +75,7 @@ pub fn can_start_now(input: &StartupInput) -> bool {
 pub fn estimate(input: &StartupInput) -> StartupEstimate {
     let required = required_buffer_secs(input);
     let missing = required - non_negative(input.buffered_secs);
-    let rate = non_negative(input.download_bytes_per_second);
+    let rate = trusted_rate(input);
     let bitrate = non_negative(input.media_bytes_per_second);
     let wait = if missing <= 0.0 {
         Some(Duration::ZERO)
@@ -85,9 +106,11 @@ fn non_negative(value: f64) -> f64 {
 mod tests {
     use super::*;
 
+    /// A rate measured long enough to count in full.
     fn input(r: f64, b: f64, d: f64, buffered: f64, margin: f64) -> StartupInput {
         StartupInput {
             download_bytes_per_second: r,
+            rate_measured_secs: RATE_SETTLE_SECS,
             media_bytes_per_second: b,
             remaining_secs: d,
             buffered_secs: buffered,
@@ -154,5 +177,26 @@ mod tests {
             );
             assert_eq!(got.can_start_now, expected == Some(0.0));
         }
+    }
+
+    #[test]
+    fn a_young_rate_counts_in_proportion_to_its_age() {
+        // 1.3× the bitrate with 3 s buffered of 120 s: enough once the rate
+        // has been measured long enough, not on its first seconds.
+        // (measured seconds, can start)
+        let table = [(0.0, false), (1.0, false), (3.0, false), (4.0, true), (60.0, true)];
+        for (age, expected) in table {
+            let young = StartupInput {
+                rate_measured_secs: age,
+                ..input(1300.0, 1000.0, 120.0, 3.0, 2.0)
+            };
+            assert_eq!(can_start_now(&young), expected, "measured for {age} s");
+        }
+        // A swarm ten times the bitrate clears it after one second.
+        let fast = StartupInput {
+            rate_measured_secs: 1.0,
+            ..input(10_000.0, 1000.0, 120.0, 2.0, 2.0)
+        };
+        assert!(can_start_now(&fast));
     }
 }
