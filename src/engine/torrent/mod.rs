@@ -169,6 +169,9 @@ struct Peer {
     counters: Arc<PeerCounters>,
     handshaken: bool,
     pieces: Bitfield,
+    /// It speaks the Fast extension (BEP 6): it rejects what it will not
+    /// send.
+    fast: bool,
     /// Pieces it lets us request while it chokes us (BEP 6).
     allowed_fast: Bitfield,
     peer_choking: bool,
@@ -689,6 +692,7 @@ impl TorrentTask {
                 counters,
                 handshaken: false,
                 pieces: Bitfield::new(piece_count),
+                fast: false,
                 allowed_fast: Bitfield::new(piece_count),
                 peer_choking: true,
                 peer_interested: false,
@@ -714,8 +718,9 @@ impl TorrentTask {
             return;
         };
         match event.kind {
-            PeerEventKind::Connected { addr, .. } => {
+            PeerEventKind::Connected { addr, fast } => {
                 peer.handshaken = true;
+                peer.fast = fast;
                 self.candidates.handshaken(addr);
                 self.emit(TorrentEvent::PeerConnected(addr));
             }
@@ -752,14 +757,11 @@ impl TorrentTask {
             }
             PeerEventKind::Choke => {
                 peer.peer_choking = true;
-                // Without Fast, a choke silently drops our requests; with
-                // it, rejects follow, and dropping now is harmless.
-                let dropped: Vec<_> = peer
-                    .requests
-                    .iter()
-                    .filter(|r| !peer.allowed_fast.get(r.piece))
-                    .copied()
-                    .collect();
+                let dropped = pipeline::dropped_by_choke(
+                    peer.fast,
+                    peer.requests.iter().copied(),
+                    &peer.allowed_fast,
+                );
                 for request in dropped {
                     peer.requests.remove(&request);
                     self.picker.block_dropped(key, request);

@@ -2,7 +2,8 @@
 //! never idles, few enough that time-critical blocks (a seek) never wait
 //! behind seconds of other work queued at a slow peer.
 
-use crate::engine::wire::BLOCK_SIZE;
+use crate::engine::bitfield::Bitfield;
+use crate::engine::wire::{BLOCK_SIZE, BlockRequest};
 
 /// Seconds of a peer's measured rate we keep requested from it: enough to
 /// cover the round trip and the peer's disk, so the link never idles.
@@ -37,9 +38,40 @@ pub(super) fn target_requests(rate: f64, snubbed: bool, max_requests: usize) -> 
     target.min(max_requests)
 }
 
+/// Requests a choke takes back. Without the Fast extension a choke drops
+/// them all, silently. With it (BEP 6) the peer rejects each one it will
+/// not send, and blocks already in its send buffer still arrive (libtorrent
+/// sends them): dropping those now would count them as waste and fetch
+/// them twice. Allowed-fast pieces stay requested either way.
+pub(super) fn dropped_by_choke(
+    fast: bool,
+    requests: impl Iterator<Item = BlockRequest>,
+    allowed_fast: &Bitfield,
+) -> Vec<BlockRequest> {
+    if fast {
+        return Vec::new();
+    }
+    requests.filter(|r| !allowed_fast.get(r.piece)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_choke_drops_requests_only_from_peers_that_will_not_reject_them() {
+        let request = |piece| BlockRequest {
+            piece,
+            offset: 0,
+            length: BLOCK_SIZE,
+        };
+        let mut allowed = Bitfield::new(4);
+        allowed.set(2);
+        let requests = [request(1), request(2), request(3)];
+        let dropped = dropped_by_choke(false, requests.into_iter(), &allowed);
+        assert_eq!(dropped, vec![request(1), request(3)]);
+        assert!(dropped_by_choke(true, requests.into_iter(), &allowed).is_empty());
+    }
 
     #[test]
     fn a_peer_keeps_about_a_second_of_its_rate_in_flight() {
