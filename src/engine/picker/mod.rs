@@ -42,8 +42,8 @@ const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
 
 /// Time-critical blocks a peer whose rate is still unknown may have in
 /// flight: a new peer may be slow, and the first frame's bytes must not all
-/// queue on one peer. It takes no other work while critical blocks it has
-/// are open, so those are never queued behind a full pipeline.
+/// queue on one peer. While any piece is time-critical it takes no other
+/// work, so critical blocks never queue behind a full pipeline.
 const UNKNOWN_RATE_CRITICAL_BLOCKS: usize = 4;
 
 /// A peer with nothing in flight counts as a candidate for time-critical
@@ -511,10 +511,15 @@ impl Picker {
         if round.slots == 0 {
             return round.picked;
         }
-        if let Policy::Deadline(params) = self.policy
-            && self.pick_critical(&mut round, &params)
-        {
-            return round.picked;
+        if let Policy::Deadline(params) = self.policy {
+            self.pick_critical(&mut round, &params);
+            // Other work would queue seconds ahead of the next critical
+            // block at a slow peer, and what is queued cannot be taken
+            // back: a peer of unknown rate waits for its first measurement.
+            let unmeasured = self.peers.get(&peer).is_none_or(|state| state.rate == 0.0);
+            if unmeasured && !self.critical.is_empty() {
+                return round.picked;
+            }
         }
         self.pick_started(&mut round);
         self.pick_fresh(&mut round);
@@ -650,9 +655,8 @@ impl Picker {
     /// Time-critical blocks, earliest deadline first, only where this peer
     /// can deliver before the deadline (or no peer can do much better);
     /// late ones again from this peer, up to `max_duplicates` extra copies.
-    /// Returns true when the peer's rate is unknown and it has reached
-    /// `UNKNOWN_RATE_CRITICAL_BLOCKS` with critical blocks still open for it.
-    fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) -> bool {
+    /// A peer of unknown rate takes at most `UNKNOWN_RATE_CRITICAL_BLOCKS`.
+    fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) {
         let best_other_secs = self.best_other_delivery_secs(round);
         let max_copies = 1 + params.max_duplicates as usize;
         if std::mem::take(&mut self.critical_woken) {
@@ -682,17 +686,17 @@ impl Picker {
                 .ok()
                 .and_then(|wait| round.now.checked_add(wait))
             else {
-                return false;
+                return;
             };
             self.critical
                 .partition_point(|entry| entry.due.deadline < arrival)
         };
         for position in first..self.critical.len() {
             if round.is_full() {
-                return false;
+                return;
             }
             let Some(&CriticalPiece { due, quiet_until }) = self.critical.get(position) else {
-                return false;
+                return;
             };
             let PieceDeadline { deadline, piece } = due;
             if quiet_until.is_some_and(|until| until > round.now)
@@ -704,7 +708,7 @@ impl Picker {
             let piece_len = self.geometry.piece_len(piece);
             for index in 0..piece_len.div_ceil(BLOCK_SIZE) as usize {
                 if round.is_full() {
-                    return false;
+                    return;
                 }
                 let length = block_request(piece, piece_len, index).length;
                 match self.partial.get(&piece).and_then(|p| p.blocks.get(index)) {
@@ -741,7 +745,7 @@ impl Picker {
                     break;
                 }
                 if allowance == 0 {
-                    return true;
+                    return;
                 }
                 allowance -= 1;
                 self.request(round, piece, index);
@@ -751,7 +755,6 @@ impl Picker {
                 entry.quiet_until = quiet_until;
             }
         }
-        false
     }
 
     /// Until when a critical piece offers nothing to any peer: no open

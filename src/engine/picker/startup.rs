@@ -184,7 +184,13 @@ mod tests {
         // 1.3× the bitrate with 3 s buffered of 120 s: enough once the rate
         // has been measured long enough, not on its first seconds.
         // (measured seconds, can start)
-        let table = [(0.0, false), (1.0, false), (3.0, false), (4.0, true), (60.0, true)];
+        let table = [
+            (0.0, false),
+            (1.0, false),
+            (3.0, false),
+            (4.0, true),
+            (60.0, true),
+        ];
         for (age, expected) in table {
             let young = StartupInput {
                 rate_measured_secs: age,

@@ -460,9 +460,16 @@ fn peers_of_unknown_rate_share_the_critical_blocks_and_take_nothing_else() {
     assert_eq!(pieces_of(&first), vec![0, 9]);
     let second = picker.pick(2, &all, 0.0, 32, now);
     assert_eq!(pieces_of(&second), vec![1, 8]);
+    picker.peer_has(3, &all);
+    let third = picker.pick(3, &all, 0.0, 32, now);
+    assert_eq!(pieces_of(&third), vec![2, 7]);
+    // With every critical block in flight, a fourth new peer gets nothing
+    // to queue ahead of the next critical block.
+    picker.peer_has(4, &all);
+    assert!(picker.pick(4, &all, 0.0, 32, now).is_empty());
     // Once its rate is known a peer takes what it can deliver, and more.
-    let third = picker.pick(1, &all, 1e6, 32, now);
-    assert!(third.len() > 4, "{third:?}");
+    let measured = picker.pick(1, &all, 1e6, 32, now);
+    assert!(measured.len() > 4, "{measured:?}");
 }
 
 #[test]
