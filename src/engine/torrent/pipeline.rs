@@ -7,10 +7,10 @@ use crate::engine::wire::{BLOCK_SIZE, BlockRequest};
 
 /// Seconds of a peer's measured rate we keep requested from it: enough to
 /// cover the round trip and the peer's disk, so the link never idles.
-const REQUEST_QUEUE_SECONDS: f64 = 1.0;
+pub(super) const REQUEST_QUEUE_SECONDS: f64 = 1.0;
 
 /// Requests in flight to a peer before its rate is known (slow start).
-const MIN_REQUESTS_IN_FLIGHT: usize = 32;
+pub(super) const MIN_REQUESTS_IN_FLIGHT: usize = 32;
 
 /// Fewest requests in flight to a peer of known rate: the blocks behind
 /// the one it sends. A slow peer keeps only about a second queued, so

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::{MAX_REQUESTS_IN_FLIGHT, MIN_REQUESTS_IN_FLIGHT, REQUEST_QUEUE_SECONDS, TorrentTask};
+use super::TorrentTask;
+use super::pipeline::{MAX_REQUESTS_IN_FLIGHT, MIN_REQUESTS_IN_FLIGHT, REQUEST_QUEUE_SECONDS};
 use crate::engine::bitfield::Bitfield;
 use crate::engine::events::{TorrentEvent, TorrentState};
 use crate::engine::picker::PeerKey;
