@@ -377,11 +377,16 @@ fn seek_cancels_work_outside_the_windows_so_the_new_window_is_not_queued_behind_
     let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
     let all = Bitfield::full(40);
     picker.peer_has(1, &all);
+    // Pieces 10 and 11 are the rarest: only the seed has them.
+    let common: Vec<u32> = (0..40).filter(|p| ![10, 11].contains(p)).collect();
+    picker.peer_has(2, &field(40, &common));
     let now = Instant::now();
     picker.set_demand(Some(demand_at(0)), now);
     // The window (pieces 0 and 1), then rarest-first work outside it.
     let before = picker.pick(1, &all, 1e6, 8, now);
-    assert_eq!(before.len(), 8);
+    let mut pieces = pieces_of(&before);
+    pieces.sort_unstable();
+    assert_eq!(pieces, vec![0, 1, 10, 11]);
     // Playback moving on cancels only the piece left behind.
     let moved = now + Duration::from_secs(1);
     let cancel = picker.set_demand(Some(demand_at(p)), moved);
