@@ -25,6 +25,9 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Stats(StatsCommand::Table(args))) => {
             piecewise::cli::stats_table::run(args).map(|()| ExitCode::SUCCESS)
         }
+        Some(Command::Stats(StatsCommand::Csv(args))) => {
+            piecewise::cli::stats_csv::run(args).map(|()| ExitCode::SUCCESS)
+        }
         None => {
             let code = piecewise::application::run(cli.uri, None);
             Ok(code.into())

@@ -442,6 +442,27 @@ mod verbs {
     }
 
     #[test]
+    fn stats_csv_writes_the_series_one_row_per_sample() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let [first, _] = two_runs(dir.path());
+        let csv = dir.path().join("baseline.csv");
+        piecewise(&[
+            "stats".as_ref(),
+            "csv".as_ref(),
+            first.as_os_str(),
+            "-o".as_ref(),
+            csv.as_os_str(),
+        ]);
+        let run = export::read_json(&first).expect("reads");
+        let text = std::fs::read_to_string(&csv).expect("reads");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], export::CSV_HEADER);
+        assert_eq!(lines.len(), run.series.len() + 1);
+        let columns = export::CSV_HEADER.split(',').count();
+        assert!(lines.iter().all(|line| line.split(',').count() == columns));
+    }
+
+    #[test]
     fn stats_plot_refuses_a_file_that_is_not_a_run() {
         let dir = tempfile::tempdir().expect("temp dir");
         let bogus = dir.path().join("bogus.json");

@@ -5,10 +5,7 @@
 
 mod common;
 
-use common::opentracker::Opentracker;
-use common::peers::{create_torrent, libtorrent};
-use common::{App, Desktop, artifact_dir, ten_second_video, write_video};
-use piecewise::engine::metainfo::Metainfo;
+use common::{App, Desktop, artifact_dir, seeded_video, ten_second_video, write_video};
 use piecewise::player::sample::SampleFormat;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -28,25 +25,7 @@ const MAGNET: &str = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef012345
 
 /// Activates an exported action; `parameter` is GVariant text, e.g. `<5.0>`.
 fn activate(desktop: &Desktop, object_path: &str, action: &str, parameter: Option<&str>) {
-    let parameters = parameter.map_or_else(|| "[]".to_owned(), |p| format!("[{p}]"));
-    let output = Command::new("gdbus")
-        .args([
-            "call",
-            "--session",
-            "--dest",
-            "io.github.piecewise.Piecewise",
-        ])
-        .args(["--object-path", object_path])
-        .args(["--method", "org.gtk.Actions.Activate", action])
-        .args([parameters.as_str(), "{}"])
-        .env("DBUS_SESSION_BUS_ADDRESS", &desktop.bus_address)
-        .output()
-        .expect("gdbus runs (package libglib2.0-bin)");
-    assert!(
-        output.status.success(),
-        "activating {action}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    desktop.activate(object_path, action, parameter);
 }
 
 fn launch_start_page(desktop: &Desktop) -> App {
@@ -237,32 +216,8 @@ fn play_pause_and_seek_actions_change_the_player_state() {
 #[test]
 fn torrent_from_the_command_line_plays_in_the_window_from_libtorrent_seeders() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let seed_dir = dir.path().join("seed");
-    std::fs::create_dir_all(&seed_dir).expect("seed dir");
-    let video = write_video(&seed_dir, ten_second_video(SampleFormat::Mp4H264Aac));
-    let torrent = dir.path().join("video.torrent");
-    // The info-hash does not depend on the trackers: learn it, whitelist
-    // it, then make the torrent that names the tracker.
-    create_torrent(&video, &torrent, 32 * 1024, &[]);
-    let info_hash = Metainfo::from_bytes(&std::fs::read(&torrent).expect("torrent"))
-        .expect("parses")
-        .info_hash;
-    let tracker = Opentracker::start(&[info_hash]);
-    create_torrent(&video, &torrent, 32 * 1024, &[tracker.http_url()]);
     // Rate-limited, so that the window shows buffering before playing.
-    let mut seeders: Vec<_> = (0..2)
-        .map(|_| {
-            libtorrent(
-                "seed",
-                &torrent,
-                &seed_dir,
-                &["--upload-limit".into(), "400000".into()],
-            )
-        })
-        .collect();
-    for seeder in &mut seeders {
-        seeder.wait_for_line("announced");
-    }
+    let swarm = seeded_video(dir.path(), 400_000);
 
     let desktop = Desktop::start();
     // The download goes to $HOME/Downloads: the temporary folder.
@@ -271,7 +226,7 @@ fn torrent_from_the_command_line_plays_in_the_window_from_libtorrent_seeders() {
         ("HOME", home.as_path()),
         ("XDG_CONFIG_HOME", home.as_path()),
     ];
-    let mut app = desktop.launch_with_env(&[torrent.as_os_str()], &env);
+    let mut app = desktop.launch_with_env(&[swarm.torrent.as_os_str()], &env);
     app.wait_for_line("opening torrent", START_TIMEOUT);
     app.wait_for_line("playback started", START_TIMEOUT);
     let screenshot = settled_screenshot(&desktop, "window-torrent-playing.png", None);

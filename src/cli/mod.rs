@@ -9,6 +9,7 @@ pub mod play;
 mod progress;
 pub mod seed;
 pub mod serve;
+pub mod stats_csv;
 pub mod stats_plot;
 pub mod stats_table;
 
@@ -56,6 +57,8 @@ pub enum StatsCommand {
     Plot(stats_plot::PlotArgs),
     /// Print the runs' summaries side by side.
     Table(stats_table::TableArgs),
+    /// Write a run's once-a-second series as CSV.
+    Csv(stats_csv::CsvArgs),
 }
 
 /// Parses `--origin never|avoid-stall|always`.

@@ -1,14 +1,13 @@
 //! `piecewise stats plot RUN.json… -o FILE.png|FILE.svg`: charts of recorded
 //! runs, overlaid when there are several.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 
 use crate::stats::chart::{self, ChartKind, ChartStyle};
-use crate::stats::export;
-use crate::stats::schema::Run;
+use crate::stats::export::read_runs;
 
 /// Largest image side accepted, in pixels: a 8192² RGB bitmap is 200 MB.
 const MAX_IMAGE_SIDE: i64 = 8192;
@@ -43,25 +42,4 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         (args.width, args.height),
     )
     .with_context(|| format!("cannot write {}", args.output.display()))
-}
-
-/// Reads runs for a comparison; a run without a label is named after its
-/// file, so that runs of the same torrent stay apart in legends.
-pub fn read_runs(paths: &[PathBuf]) -> anyhow::Result<Vec<Run>> {
-    paths
-        .iter()
-        .map(|path| {
-            let mut run = export::read_json(path)?;
-            if run.session.label.is_none() {
-                run.session.label = Some(file_stem(path));
-            }
-            Ok(run)
-        })
-        .collect()
-}
-
-fn file_stem(path: &Path) -> String {
-    path.file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
 }

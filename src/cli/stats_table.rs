@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::stats_plot::read_runs;
+use crate::stats::export::read_runs;
 use crate::stats::schema::Summary;
 
 #[derive(Args, Debug)]

@@ -75,9 +75,37 @@ pub enum TorrentState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PieceState {
     Missing,
+    /// Not verified yet and inside a read head's deadline window: the
+    /// picker fetches it before anything else (in flight or not).
+    TimeCritical,
     /// Some blocks are in memory, waiting for the rest and the hash check.
     Downloading,
     Verified,
+}
+
+/// One connected peer as the UI shows it (`TorrentHandle::peers`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerSnapshot {
+    pub addr: SocketAddr,
+    /// The name its BEP 10 handshake gave (`v`), if any.
+    pub client: Option<String>,
+    /// Payload bytes per second, smoothed like the torrent's rates.
+    pub download_rate: f64,
+    pub upload_rate: f64,
+    /// Pieces it has, of the torrent's piece count.
+    pub pieces: u32,
+    /// It chokes us: we may not request (except allowed-fast pieces).
+    pub choking_us: bool,
+    /// It wants something we have.
+    pub interested_in_us: bool,
+    /// We choke it.
+    pub choked_by_us: bool,
+    /// We want something it has.
+    pub we_are_interested: bool,
+    /// It stopped sending what we asked for (snub timeout).
+    pub snubbed: bool,
+    /// It connected to us.
+    pub incoming: bool,
 }
 
 /// A snapshot of one torrent, refreshed about once a second.

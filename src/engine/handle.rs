@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::engine::bitfield::Bitfield;
-use crate::engine::events::{EngineEvent, PieceState, TorrentStats};
+use crate::engine::events::{EngineEvent, PeerSnapshot, PieceState, TorrentStats};
 use crate::engine::limits::{EVENT_QUEUE_CAPACITY, MAX_CONNECTIONS, MAX_TORRENT_FILE_BYTES};
 use crate::engine::magnet::{Magnet, MagnetError};
 use crate::engine::metadata_fetch;
@@ -347,5 +347,12 @@ impl TorrentHandle {
         let (reply, states) = oneshot::channel();
         self.send(TorrentCommand::PieceStates(reply))?;
         states.await.map_err(|_| EngineError::TorrentGone)
+    }
+
+    /// The connected peers, through the torrent task (which owns them).
+    pub async fn peers(&self) -> Result<Vec<PeerSnapshot>, EngineError> {
+        let (reply, peers) = oneshot::channel();
+        self.send(TorrentCommand::Peers(reply))?;
+        peers.await.map_err(|_| EngineError::TorrentGone)
     }
 }

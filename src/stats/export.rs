@@ -1,7 +1,7 @@
 //! Runs to and from files: the whole run as pretty JSON, the series as CSV.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::stats::schema::{Run, SCHEMA_VERSION, Sample};
 
@@ -65,6 +65,45 @@ pub fn read_json(path: &Path) -> Result<Run, ExportError> {
         path: display,
         source,
     })
+}
+
+/// Reads runs for a comparison; a run without a label is named after its
+/// file, so that runs of the same torrent stay apart in legends.
+pub fn read_runs(paths: &[PathBuf]) -> Result<Vec<Run>, ExportError> {
+    paths
+        .iter()
+        .map(|path| {
+            let mut run = read_json(path)?;
+            if run.session.label.is_none() {
+                run.session.label = Some(file_stem(path));
+            }
+            Ok(run)
+        })
+        .collect()
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Writes `run` to `path`: the series as CSV when the name ends in `.csv`,
+/// the whole run as JSON otherwise.
+pub fn write_by_extension(run: &Run, path: &Path) -> Result<(), ExportError> {
+    let csv = path
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("csv"));
+    if !csv {
+        return write_json(run, path);
+    }
+    let io = |source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    write_csv(&run.series, &mut out).map_err(io)?;
+    out.flush().map_err(io)
 }
 
 /// The CSV header; one column per [`Sample`] field, units in the names.

@@ -272,8 +272,10 @@ impl Run {
     /// each phase runs from the latest milestone before it to its own
     /// (torrent added, metadata, first peer, prebuffer done, first frame).
     /// A milestone that never came, or came before an earlier one (a
-    /// magnet's first peer brings the metadata), counts zero, so the parts
-    /// add up to `first_frame_s`.
+    /// magnet's first peer brings the metadata), counts zero, and one after
+    /// the first frame (a window prerolls its first frame before the
+    /// startup rule lets it play) ends at the first frame, so the parts add
+    /// up to `first_frame_s`.
     pub fn startup_phases(&self) -> [f64; 5] {
         let milestones = [
             EventKind::TorrentAdded,
@@ -283,13 +285,14 @@ impl Run {
             EventKind::FirstFrame,
         ];
         let offset = self.session.process_start_offset_s;
+        let first_frame = self.summary.first_frame_s.unwrap_or(f64::INFINITY);
         let mut reached = 0.0_f64;
         milestones.map(|milestone| {
             let at = self
                 .events
                 .iter()
                 .find(|event| event.kind == milestone)
-                .map(|event| event.t_s + offset);
+                .map(|event| (event.t_s + offset).min(first_frame));
             let part = at.map_or(0.0, |at| (at - reached).max(0.0));
             reached = reached.max(at.unwrap_or(reached));
             part
@@ -300,6 +303,33 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_milestone_after_the_first_frame_ends_its_phase_at_the_first_frame() {
+        let event = |t_s, kind| Event { t_s, kind };
+        let events = vec![
+            event(0.0, EventKind::TorrentAdded),
+            event(0.5, EventKind::FirstPeer),
+            event(1.0, EventKind::FirstFrame),
+            event(1.6, EventKind::PrebufferDone),
+        ];
+        let run = Run {
+            schema_version: SCHEMA_VERSION,
+            session: Session {
+                app_version: String::new(),
+                started_unix_ms: 0,
+                process_start_offset_s: 0.0,
+                args: Vec::new(),
+                label: None,
+            },
+            torrent: None,
+            policy: None,
+            summary: Summary::of(&events, &[], 0.0),
+            events,
+            series: Vec::new(),
+        };
+        assert_eq!(run.startup_phases(), [0.0, 0.0, 0.5, 0.5, 0.0]);
+    }
 
     #[test]
     fn a_session_without_stalls_or_playback_sums_to_positive_zero() {

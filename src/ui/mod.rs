@@ -5,6 +5,7 @@ mod clock;
 pub mod open_request;
 mod preferences;
 pub mod settings;
+mod stats_panel;
 mod torrent_playback;
 mod window;
 

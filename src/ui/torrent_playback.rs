@@ -8,26 +8,35 @@ use crate::engine::handle::{
 };
 use crate::player::PlayerSinks;
 use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
+use crate::stats::export;
 use crate::stats::recorder::{Recorder, process_start};
 use crate::ui::open_request::Open;
 use crate::ui::settings::Key;
+use crate::ui::stats_panel::{PieceView, StatsSnapshot};
 use gtk::gio;
 use gtk::prelude::*;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often the status line's peers and rates refresh.
+/// How often the status line's peers and rates, and the stats panel,
+/// refresh.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the window asks of the session.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum PlaybackCommand {
     TogglePlay,
     /// Media seconds.
     Seek(f64),
     SeekBy(f64),
     Volume(f64),
+    /// Send a [`PlaybackUpdate::Stats`] each second (the panel is shown),
+    /// or stop.
+    WatchStats(bool),
+    /// Write the run so far: CSV of the series when the name ends in
+    /// `.csv`, the schema v1 JSON otherwise.
+    ExportStats(PathBuf),
 }
 
 /// What the window learns.
@@ -44,6 +53,10 @@ pub enum PlaybackUpdate {
         download_rate: f64,
         upload_rate: f64,
     },
+    /// The stats panel's once-a-second view.
+    Stats(Box<StatsSnapshot>),
+    /// Where the statistics were written, or why not.
+    Exported(Result<PathBuf, String>),
     /// The torrent could not be opened, in a sentence.
     Failed(String),
 }
@@ -148,6 +161,7 @@ async fn run(
         }
     };
     let mut stats_ticker = tokio::time::interval(STATS_INTERVAL);
+    let mut watching_stats = false;
     loop {
         tokio::select! {
             event = session.step() => {
@@ -169,6 +183,21 @@ async fn run(
                     session.seek(session.duration_s().map_or(target, |d| target.min(d)));
                 }
                 Ok(PlaybackCommand::Volume(volume)) => session.player().set_volume(volume),
+                Ok(PlaybackCommand::WatchStats(watch)) => watching_stats = watch,
+                Ok(PlaybackCommand::ExportStats(path)) => {
+                    let run = session.recorder().run();
+                    let written = tokio::task::spawn_blocking(move || {
+                        export::write_by_extension(&run, &path).map(|()| path)
+                    })
+                    .await;
+                    let result = match written {
+                        Ok(result) => result.map_err(|error| error.to_string()),
+                        Err(error) => Err(error.to_string()),
+                    };
+                    if updates.send(PlaybackUpdate::Exported(result)).await.is_err() {
+                        return;
+                    }
+                }
                 // The window dropped its handle: stop.
                 Err(_) => return,
             },
@@ -182,8 +211,36 @@ async fn run(
                 if updates.send(swarm).await.is_err() {
                     return;
                 }
+                if watching_stats {
+                    let snapshot = stats_snapshot(&session).await;
+                    if updates.send(PlaybackUpdate::Stats(Box::new(snapshot))).await.is_err() {
+                        return;
+                    }
+                }
             }
         }
+    }
+}
+
+/// The run so far, the playing file's pieces and the peers.
+async fn stats_snapshot(session: &Session) -> StatsSnapshot {
+    let prepared = session.prepared();
+    let torrent = &prepared.torrent;
+    let run = session.recorder().run();
+    // A torrent task that is gone shows as no pieces and no peers.
+    let states = torrent.piece_states().await.unwrap_or_default();
+    let peers = torrent.peers().await.unwrap_or_default();
+    let playhead_byte = run
+        .torrent
+        .as_ref()
+        .and_then(|info| info.bitrate_bytes_per_s)
+        .map(|bitrate| (session.position_s().max(0.0) * bitrate) as u64);
+    let info = &torrent.metainfo().info;
+    StatsSnapshot {
+        pieces: PieceView::of_file(info, prepared.video.index, &states, playhead_byte),
+        peers,
+        piece_count: info.piece_count(),
+        run,
     }
 }
 

@@ -7,6 +7,7 @@ use crate::player::{PlaybackState, Player, PlayerEvent, PlayerSinks};
 use crate::ui::format_clock;
 use crate::ui::open_request::{Open, Rejection, decide_files, decide_text};
 use crate::ui::settings::{self, Key};
+use crate::ui::stats_panel::StatsPanel;
 use crate::ui::torrent_playback::{
     PlaybackCommand, PlaybackUpdate, TorrentPlayback, engine_config,
 };
@@ -15,6 +16,8 @@ use adw::subclass::prelude::*;
 use gtk::{gdk, gio, glib};
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod stats;
 
 /// How long the controls stay over a playing video after the pointer stops.
 const CONTROLS_HIDE_DELAY: Duration = Duration::from_millis(2500);
@@ -79,6 +82,10 @@ mod imp {
         pub fullscreen_button: TemplateChild<gtk::Button>,
         #[template_child]
         pub error_page: TemplateChild<adw::StatusPage>,
+        #[template_child]
+        pub stats_flap: TemplateChild<adw::Flap>,
+        #[template_child]
+        pub stats_panel: TemplateChild<StatsPanel>,
         pub settings: OnceCell<Option<gio::Settings>>,
         pub player: RefCell<Option<Player>>,
         /// A torrent playing through the engine (instead of `player`).
@@ -108,6 +115,7 @@ mod imp {
         type ParentType = adw::ApplicationWindow;
 
         fn class_init(klass: &mut Self::Class) {
+            StatsPanel::ensure_type();
             klass.bind_template();
         }
 
@@ -122,6 +130,7 @@ mod imp {
             let window = self.obj();
             self.settings.get_or_init(settings::settings);
             window.setup_actions();
+            window.setup_stats();
             window.setup_start_page();
             window.setup_controls();
             window.setup_drop_target();
@@ -178,6 +187,7 @@ impl PiecewiseWindow {
         }
         imp.player.take();
         imp.torrent.take();
+        imp.stats_panel.clear_live();
         imp.swarm_status.replace(String::new());
         imp.announced_start.set(false);
         imp.window_title.set_subtitle(&name);
@@ -186,6 +196,7 @@ impl PiecewiseWindow {
         self.show_page("opening");
         match self.start_torrent(&open) {
             Ok(torrent) => {
+                torrent.send(PlaybackCommand::WatchStats(imp.stats_flap.reveals_flap()));
                 imp.torrent.replace(Some(torrent));
             }
             Err(error) => self.show_error(&gettext_f(
@@ -258,6 +269,8 @@ impl PiecewiseWindow {
                 imp.swarm_status.replace(swarm);
                 self.show_status();
             }
+            PlaybackUpdate::Stats(snapshot) => imp.stats_panel.show_snapshot(*snapshot),
+            PlaybackUpdate::Exported(result) => self.exported(result),
             PlaybackUpdate::Failed(sentence) => self.show_error(&sentence),
         }
     }
@@ -305,6 +318,8 @@ impl PiecewiseWindow {
                 ));
             }
             PlaybackCommand::Volume(volume) => player.set_volume(volume),
+            // A media file plays without the engine, so without statistics.
+            PlaybackCommand::WatchStats(_) | PlaybackCommand::ExportStats(_) => {}
         });
     }
 
@@ -320,6 +335,7 @@ impl PiecewiseWindow {
         imp.window_title.set_subtitle(title);
         imp.announced_start.set(false);
         imp.torrent.take();
+        imp.stats_panel.clear_live();
         imp.swarm_status.replace(String::new());
         if imp.player.borrow().is_none() {
             match self.create_player() {

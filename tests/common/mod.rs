@@ -41,6 +41,51 @@ pub fn file_uri(path: &Path) -> String {
         .to_string()
 }
 
+/// A ten-second MP4 in a torrent (32 KiB pieces) that names a real
+/// opentracker, seeded by two libtorrent seeders that have announced.
+pub struct SeededVideo {
+    pub torrent: PathBuf,
+    pub tracker: opentracker::Opentracker,
+    pub seeders: Vec<peers::Peer>,
+}
+
+/// Makes the video under `dir/seed` and starts the tracker and seeders,
+/// each uploading at most `upload_limit` bytes/s.
+pub fn seeded_video(dir: &Path, upload_limit: u32) -> SeededVideo {
+    let seed_dir = dir.join("seed");
+    std::fs::create_dir_all(&seed_dir).expect("seed dir");
+    let video = write_video(&seed_dir, ten_second_video(SampleFormat::Mp4H264Aac));
+    let torrent = dir.join("video.torrent");
+    // The info-hash does not depend on the trackers: learn it, whitelist
+    // it, then make the torrent that names the tracker.
+    peers::create_torrent(&video, &torrent, 32 * 1024, &[]);
+    let info_hash = piecewise::engine::metainfo::Metainfo::from_bytes(
+        &std::fs::read(&torrent).expect("torrent"),
+    )
+    .expect("parses")
+    .info_hash;
+    let tracker = opentracker::Opentracker::start(&[info_hash]);
+    peers::create_torrent(&video, &torrent, 32 * 1024, &[tracker.http_url()]);
+    let mut seeders: Vec<_> = (0..2)
+        .map(|_| {
+            peers::libtorrent(
+                "seed",
+                &torrent,
+                &seed_dir,
+                &["--upload-limit".into(), upload_limit.to_string()],
+            )
+        })
+        .collect();
+    for seeder in &mut seeders {
+        seeder.wait_for_line("announced");
+    }
+    SeededVideo {
+        torrent,
+        tracker,
+        seeders,
+    }
+}
+
 /// Where tests keep files worth looking at after a run (screenshots).
 pub fn artifact_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
@@ -128,6 +173,30 @@ impl Desktop {
             lines,
             log: Vec::new(),
         }
+    }
+
+    /// Activates an action the app exports on this desktop's bus (as
+    /// `org.gtk.Actions`); `parameter` is GVariant text, e.g. `<5.0>`.
+    pub fn activate(&self, object_path: &str, action: &str, parameter: Option<&str>) {
+        let parameters = parameter.map_or_else(|| "[]".to_owned(), |p| format!("[{p}]"));
+        let output = Command::new("gdbus")
+            .args([
+                "call",
+                "--session",
+                "--dest",
+                "io.github.piecewise.Piecewise",
+            ])
+            .args(["--object-path", object_path])
+            .args(["--method", "org.gtk.Actions.Activate", action])
+            .args([parameters.as_str(), "{}"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .output()
+            .expect("gdbus runs (package libglib2.0-bin)");
+        assert!(
+            output.status.success(),
+            "activating {action}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// Saves a PNG of the whole screen.

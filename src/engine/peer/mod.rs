@@ -62,8 +62,12 @@ pub enum PeerEventKind {
     },
     /// The peer will not send this block (Fast extension).
     Rejected(BlockRequest),
-    /// How many requests the peer accepts in flight (BEP 10 `reqq`).
-    RequestQueue(u32),
+    /// The peer's BEP 10 handshake: how many requests it accepts in
+    /// flight (`reqq`) and its client's name (`v`, length-limited).
+    Extensions {
+        request_queue: Option<u32>,
+        client: Option<String>,
+    },
     /// The peer lets us request this piece even while it chokes us.
     AllowedFast(u32),
     /// The session ended; `reason` says why, for logs and events.

@@ -410,9 +410,11 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
                 if id == EXTENSION_HANDSHAKE_ID {
                     let handshake = ExtensionHandshake::decode(&payload)?;
                     self.their_ut_metadata = handshake.extensions.get(UT_METADATA).copied();
-                    if let Some(queue) = handshake.request_queue {
-                        self.report(PeerEventKind::RequestQueue(queue)).await?;
-                    }
+                    self.report(PeerEventKind::Extensions {
+                        request_queue: handshake.request_queue,
+                        client: handshake.client,
+                    })
+                    .await?;
                 } else if id == OUR_UT_METADATA_ID {
                     self.on_metadata_message(&payload)?;
                 }

@@ -19,7 +19,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 
 use crate::engine::bitfield::Bitfield;
-use crate::engine::events::{EngineEvent, PieceState, TorrentEvent, TorrentState, TorrentStats};
+use crate::engine::events::{
+    EngineEvent, PeerSnapshot, PieceState, TorrentEvent, TorrentState, TorrentStats,
+};
 use crate::engine::limits::{MAX_PEERS_PER_TORRENT, SNUB_TIMEOUT};
 use crate::engine::metainfo::Metainfo;
 use crate::engine::peer::{self, PeerCommand, PeerCounters, PeerEvent, PeerEventKind, PeerParams};
@@ -67,6 +69,8 @@ pub(crate) enum TorrentCommand {
         done: oneshot::Sender<Result<(), StorageError>>,
     },
     PieceStates(oneshot::Sender<Vec<PieceState>>),
+    /// The handshaken peers.
+    Peers(oneshot::Sender<Vec<PeerSnapshot>>),
     /// A stream opened, moved its read heads or closed.
     Stream(StreamUpdate),
     /// Files to download (`false`: skipped unless streamed).
@@ -155,6 +159,9 @@ async fn drain_after_error(mut commands: mpsc::UnboundedReceiver<TorrentCommand>
             TorrentCommand::PieceStates(reply) => {
                 let _ = reply.send(Vec::new());
             }
+            TorrentCommand::Peers(reply) => {
+                let _ = reply.send(Vec::new());
+            }
             _ => {}
         }
     }
@@ -186,6 +193,8 @@ struct Peer {
     snubbed: bool,
     /// The most requests the peer accepts at once (BEP 10 `reqq`).
     max_requests: usize,
+    /// Its client's name, from the BEP 10 handshake.
+    client: Option<String>,
 }
 
 impl Peer {
@@ -500,18 +509,10 @@ impl TorrentTask {
                 }
             }
             TorrentCommand::PieceStates(reply) => {
-                let states = (0..self.metainfo.info.piece_count())
-                    .map(|piece| {
-                        if self.have.get(piece) {
-                            PieceState::Verified
-                        } else if self.pieces.contains_key(&piece) {
-                            PieceState::Downloading
-                        } else {
-                            PieceState::Missing
-                        }
-                    })
-                    .collect();
-                let _ = reply.send(states);
+                let _ = reply.send(self.piece_states());
+            }
+            TorrentCommand::Peers(reply) => {
+                let _ = reply.send(self.peer_snapshots());
             }
             TorrentCommand::Stream(update) => self.on_stream(update),
             TorrentCommand::SetWantedFiles(wanted) => {
@@ -520,6 +521,47 @@ impl TorrentTask {
             }
             TorrentCommand::Remove { .. } => {}
         }
+    }
+
+    fn piece_states(&self) -> Vec<PieceState> {
+        let piece_count = self.metainfo.info.piece_count();
+        let mut critical = Bitfield::new(piece_count);
+        for due in self.picker.deadlines() {
+            critical.set(due.piece);
+        }
+        (0..piece_count)
+            .map(|piece| {
+                if self.have.get(piece) {
+                    PieceState::Verified
+                } else if critical.get(piece) {
+                    PieceState::TimeCritical
+                } else if self.pieces.contains_key(&piece) {
+                    PieceState::Downloading
+                } else {
+                    PieceState::Missing
+                }
+            })
+            .collect()
+    }
+
+    fn peer_snapshots(&self) -> Vec<PeerSnapshot> {
+        self.peers
+            .values()
+            .filter(|peer| peer.handshaken)
+            .map(|peer| PeerSnapshot {
+                addr: peer.addr,
+                client: peer.client.clone(),
+                download_rate: peer.download_rate.get(),
+                upload_rate: peer.upload_rate.get(),
+                pieces: peer.pieces.count(),
+                choking_us: peer.peer_choking,
+                interested_in_us: peer.peer_interested,
+                choked_by_us: peer.am_choking,
+                we_are_interested: peer.am_interested,
+                snubbed: peer.snubbed,
+                incoming: !peer.outgoing,
+            })
+            .collect()
     }
 
     /// Feeds the streams' demand to the picker: cancels what no longer
@@ -704,6 +746,7 @@ impl TorrentTask {
                 last_block: now,
                 snubbed: false,
                 max_requests: MAX_REQUESTS_IN_FLIGHT,
+                client: None,
             },
         );
     }
@@ -788,8 +831,14 @@ impl TorrentTask {
                     self.picker.block_dropped(key, request);
                 }
             }
-            PeerEventKind::RequestQueue(queue) => {
-                peer.max_requests = (queue as usize).clamp(1, MAX_REQUESTS_IN_FLIGHT);
+            PeerEventKind::Extensions {
+                request_queue,
+                client,
+            } => {
+                if let Some(queue) = request_queue {
+                    peer.max_requests = (queue as usize).clamp(1, MAX_REQUESTS_IN_FLIGHT);
+                }
+                peer.client = client;
             }
             PeerEventKind::AllowedFast(piece) => {
                 peer.allowed_fast.set(piece);
