@@ -55,11 +55,11 @@ mod imp {
         #[template_child]
         pub transferred_value: TemplateChild<gtk::Label>,
         #[template_child]
-        pub rates_box: TemplateChild<gtk::Box>,
+        pub rates_box: TemplateChild<gtk::Overlay>,
         #[template_child]
-        pub buffer_box: TemplateChild<gtk::Box>,
+        pub buffer_box: TemplateChild<gtk::Overlay>,
         #[template_child]
-        pub startup_box: TemplateChild<gtk::Box>,
+        pub startup_box: TemplateChild<gtk::Overlay>,
         #[template_child]
         pub piece_map: TemplateChild<PieceMap>,
         #[template_child]
@@ -105,11 +105,11 @@ mod imp {
     impl ObjectImpl for StatsPanel {
         fn constructed(&self) {
             self.parent_constructed();
-            let chart = |kind, parent: &gtk::Box| {
+            let chart = |kind, parent: &gtk::Overlay| {
                 let widget = ChartWidget::new(kind);
                 widget.set_content_height(CHART_HEIGHT);
                 widget.set_hexpand(true);
-                parent.append(&widget);
+                parent.set_child(Some(&widget));
                 (kind, widget)
             };
             let _ = self.charts.set([

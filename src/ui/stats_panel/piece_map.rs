@@ -59,15 +59,16 @@ impl PieceView {
 }
 
 /// The colour of a piece state; `dark` for dark surroundings. The GNOME
-/// palette, like the charts.
+/// palette, in shades the charts' series do not use, so the two never
+/// read as one another.
 pub fn state_colour(state: PieceState, dark: bool) -> gdk::RGBA {
     match (state, dark) {
-        (PieceState::Verified, false) => rgb(0x1c, 0x71, 0xd8),
-        (PieceState::Verified, true) => rgb(0x62, 0xa0, 0xea),
+        (PieceState::Verified, false) => rgb(0x2e, 0xc2, 0x7e),
+        (PieceState::Verified, true) => rgb(0x33, 0xd1, 0x7a),
         (PieceState::Downloading, false) => rgb(0xf5, 0xc2, 0x11),
         (PieceState::Downloading, true) => rgb(0xf8, 0xe4, 0x5c),
-        (PieceState::TimeCritical, false) => rgb(0xe6, 0x61, 0x00),
-        (PieceState::TimeCritical, true) => rgb(0xff, 0xa3, 0x48),
+        (PieceState::TimeCritical, false) => rgb(0xff, 0x78, 0x00),
+        (PieceState::TimeCritical, true) => rgb(0xff, 0xbe, 0x6f),
         (PieceState::Missing, false) => rgb(0xde, 0xdd, 0xda),
         (PieceState::Missing, true) => rgb(0x45, 0x45, 0x45),
     }
@@ -76,9 +77,9 @@ pub fn state_colour(state: PieceState, dark: bool) -> gdk::RGBA {
 /// The playhead's colour.
 pub fn playhead_colour(dark: bool) -> gdk::RGBA {
     if dark {
-        rgb(0xf6, 0x61, 0x51)
+        rgb(0xff, 0x7b, 0x63)
     } else {
-        rgb(0xc0, 0x1c, 0x28)
+        rgb(0xa5, 0x1d, 0x2d)
     }
 }
 
@@ -258,6 +259,27 @@ mod tests {
             state_colour(PieceState::Verified, false),
             state_colour(PieceState::Verified, true)
         );
+    }
+
+    #[test]
+    fn piece_colours_are_not_chart_series_colours() {
+        use crate::stats::chart::ChartStyle;
+        for (dark, style) in [(false, ChartStyle::LIGHT), (true, ChartStyle::DARK)] {
+            let series: Vec<gdk::RGBA> = style
+                .palette
+                .iter()
+                .map(|colour| rgb(colour.0, colour.1, colour.2))
+                .collect();
+            for state in [
+                PieceState::Missing,
+                PieceState::TimeCritical,
+                PieceState::Downloading,
+                PieceState::Verified,
+            ] {
+                assert!(!series.contains(&state_colour(state, dark)), "{state:?}");
+            }
+            assert!(!series.contains(&playhead_colour(dark)));
+        }
     }
 
     #[test]
