@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{Desktop, artifact_dir, seeded_video};
+use common::swarm::TrackedSwarm;
+use common::{Desktop, artifact_dir};
 use piecewise::stats::chart::ChartStyle;
 use piecewise::stats::export;
 use piecewise::stats::recorder::Recorder;
@@ -83,7 +84,7 @@ fn screenshot_with_lines(desktop: &Desktop, name: &str, series: &[usize]) -> Pat
 fn stats_panel_shows_live_charts_during_torrent_playback_and_exports_the_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Slow seeders, so that playback starts with data still arriving.
-    let swarm = seeded_video(dir.path(), 300_000);
+    let swarm = TrackedSwarm::start(dir.path(), 300_000);
     let desktop = Desktop::start();
     let home = dir.path().join("home");
     let env = [

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{App, Desktop, artifact_dir, seeded_video, ten_second_video, write_video};
+use common::swarm::TrackedSwarm;
+use common::{App, Desktop, artifact_dir, ten_second_video, write_video};
 use piecewise::player::sample::SampleFormat;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -217,7 +218,7 @@ fn play_pause_and_seek_actions_change_the_player_state() {
 fn torrent_from_the_command_line_plays_in_the_window_from_libtorrent_seeders() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Rate-limited, so that the window shows buffering before playing.
-    let swarm = seeded_video(dir.path(), 400_000);
+    let swarm = TrackedSwarm::start(dir.path(), 400_000);
 
     let desktop = Desktop::start();
     // The download goes to $HOME/Downloads: the temporary folder.

@@ -41,51 +41,6 @@ pub fn file_uri(path: &Path) -> String {
         .to_string()
 }
 
-/// A ten-second MP4 in a torrent (32 KiB pieces) that names a real
-/// opentracker, seeded by two libtorrent seeders that have announced.
-pub struct SeededVideo {
-    pub torrent: PathBuf,
-    pub tracker: opentracker::Opentracker,
-    pub seeders: Vec<peers::Peer>,
-}
-
-/// Makes the video under `dir/seed` and starts the tracker and seeders,
-/// each uploading at most `upload_limit` bytes/s.
-pub fn seeded_video(dir: &Path, upload_limit: u32) -> SeededVideo {
-    let seed_dir = dir.join("seed");
-    std::fs::create_dir_all(&seed_dir).expect("seed dir");
-    let video = write_video(&seed_dir, ten_second_video(SampleFormat::Mp4H264Aac));
-    let torrent = dir.join("video.torrent");
-    // The info-hash does not depend on the trackers: learn it, whitelist
-    // it, then make the torrent that names the tracker.
-    peers::create_torrent(&video, &torrent, 32 * 1024, &[]);
-    let info_hash = piecewise::engine::metainfo::Metainfo::from_bytes(
-        &std::fs::read(&torrent).expect("torrent"),
-    )
-    .expect("parses")
-    .info_hash;
-    let tracker = opentracker::Opentracker::start(&[info_hash]);
-    peers::create_torrent(&video, &torrent, 32 * 1024, &[tracker.http_url()]);
-    let mut seeders: Vec<_> = (0..2)
-        .map(|_| {
-            peers::libtorrent(
-                "seed",
-                &torrent,
-                &seed_dir,
-                &["--upload-limit".into(), upload_limit.to_string()],
-            )
-        })
-        .collect();
-    for seeder in &mut seeders {
-        seeder.wait_for_line("announced");
-    }
-    SeededVideo {
-        torrent,
-        tracker,
-        seeders,
-    }
-}
-
 /// Where tests keep files worth looking at after a run (screenshots).
 pub fn artifact_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");

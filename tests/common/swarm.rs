@@ -1,11 +1,12 @@
 //! A generated video seeded by libtorrent on 127.0.0.1: the swarm of the
 //! playback and outlet tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use piecewise::engine::metainfo::Metainfo;
 use piecewise::player::sample::SampleFormat;
 
+use super::opentracker::Opentracker;
 use super::peers::{Peer, create_torrent, libtorrent};
 use super::{ten_second_video, write_video};
 
@@ -25,10 +26,7 @@ impl Swarm {
     pub fn start(format: SampleFormat, upload_limit: u64) -> Swarm {
         let dir = tempfile::tempdir().unwrap();
         let seed_dir = dir.path().join("seed");
-        std::fs::create_dir_all(&seed_dir).unwrap();
-        let video = write_video(&seed_dir, ten_second_video(format));
-        let torrent = dir.path().join("video.torrent");
-        create_torrent(&video, &torrent, PIECE, &[]);
+        let (video, torrent) = video_torrent(dir.path(), format);
         let seeder = libtorrent(
             "seed",
             &torrent,
@@ -53,5 +51,57 @@ impl Swarm {
             info_hash.to_hex(),
             self.seeder.addr
         )
+    }
+}
+
+/// Writes a 10 s video in `format` under `dir/seed` and its torrent as
+/// `dir/video.torrent`; returns both paths.
+fn video_torrent(dir: &Path, format: SampleFormat) -> (PathBuf, PathBuf) {
+    let seed_dir = dir.join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let video = write_video(&seed_dir, ten_second_video(format));
+    let torrent = dir.join("video.torrent");
+    create_torrent(&video, &torrent, PIECE, &[]);
+    (video, torrent)
+}
+
+/// An MP4 torrent that names a real opentracker, seeded by two libtorrent
+/// seeders that have announced: peers found the way a desktop finds them.
+pub struct TrackedSwarm {
+    pub torrent: PathBuf,
+    pub tracker: Opentracker,
+    pub seeders: Vec<Peer>,
+}
+
+impl TrackedSwarm {
+    /// Makes the video and torrent in `dir`; each seeder uploads at most
+    /// `upload_limit` bytes/s.
+    pub fn start(dir: &Path, upload_limit: u64) -> TrackedSwarm {
+        let (video, torrent) = video_torrent(dir, SampleFormat::Mp4H264Aac);
+        // The info-hash does not depend on the trackers: learn it,
+        // whitelist it, then make the torrent that names the tracker.
+        let info_hash = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap())
+            .unwrap()
+            .info_hash;
+        let tracker = Opentracker::start(&[info_hash]);
+        create_torrent(&video, &torrent, PIECE, &[tracker.http_url()]);
+        let mut seeders: Vec<_> = (0..2)
+            .map(|_| {
+                libtorrent(
+                    "seed",
+                    &torrent,
+                    &dir.join("seed"),
+                    &["--upload-limit".into(), upload_limit.to_string()],
+                )
+            })
+            .collect();
+        for seeder in &mut seeders {
+            seeder.wait_for_line("announced");
+        }
+        TrackedSwarm {
+            torrent,
+            tracker,
+            seeders,
+        }
     }
 }
