@@ -98,6 +98,18 @@ fn stats_panel_shows_live_charts_during_torrent_playback_and_exports_the_run() {
     app.wait_for_line("playback started", START_TIMEOUT);
 
     let first = screenshot_with_lines(&desktop, "stats-panel-playing.png", &[0]);
+    // The piece map above the charts has verified pieces (the piece map's
+    // green, light or dark style).
+    let verified = [[0x2e, 0xc2, 0x7e], [0x33, 0xd1, 0x7a]]
+        .map(|colour| pixels_of(&first, colour))
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    assert!(
+        verified > 50,
+        "no verified pieces on the piece map; see {}",
+        first.display()
+    );
     // Live: a second later the charts have moved on.
     std::thread::sleep(Duration::from_secs(2));
     let second = artifact_dir().join("stats-panel-playing-later.png");
@@ -150,10 +162,25 @@ fn stats_panel_shows_live_charts_during_torrent_playback_and_exports_the_run() {
         run.events.windows(2).all(|pair| pair[0].t_s <= pair[1].t_s),
         "events in time order"
     );
-    assert!(
+    // The startup milestones, in the order they happen to a .torrent.
+    let at = |kind: EventKind| {
         run.events
             .iter()
-            .any(|event| event.kind == EventKind::FirstFrame)
+            .find(|event| event.kind == kind)
+            .map(|event| event.t_s)
+            .unwrap_or_else(|| panic!("no {kind:?} in {:#?}", run.events))
+    };
+    let added = at(EventKind::TorrentAdded);
+    let metadata = at(EventKind::MetadataReceived);
+    assert!(added <= metadata, "added {added}, metadata {metadata}");
+    assert!(metadata <= at(EventKind::FirstFrame));
+    at(EventKind::FirstPeer);
+    let first_frame = run.summary.first_frame_s.expect("a first frame");
+    let phases: f64 = run.startup_phases().iter().sum();
+    assert!(
+        (phases - first_frame).abs() < 1e-6,
+        "startup parts {:?} do not add up to {first_frame}",
+        run.startup_phases()
     );
     assert_eq!(
         run.summary,

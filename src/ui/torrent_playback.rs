@@ -3,6 +3,7 @@
 //! their own thread and tokio runtime, driven by commands from the GTK main
 //! loop and reporting back over a channel, so the main loop never blocks.
 
+use crate::engine::events::TorrentEvent;
 use crate::engine::handle::{
     DeadlineParams, Engine, EngineConfig, OriginUse, Policy, TorrentSource,
 };
@@ -10,6 +11,7 @@ use crate::player::PlayerSinks;
 use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
 use crate::stats::export;
 use crate::stats::recorder::{Recorder, process_start};
+use crate::stats::schema::EventKind;
 use crate::ui::open_request::Open;
 use crate::ui::settings::Key;
 use crate::ui::stats_panel::{PieceView, StatsSnapshot};
@@ -152,7 +154,7 @@ async fn run(
     commands: async_channel::Receiver<PlaybackCommand>,
     updates: async_channel::Sender<PlaybackUpdate>,
 ) {
-    let (_engine, mut session) = match start_session(&open, config, video_sink).await {
+    let (engine, mut session) = match start_session(&open, config, video_sink).await {
         Ok(started) => started,
         Err(sentence) => {
             tracing::warn!("cannot open the torrent: {sentence}");
@@ -160,10 +162,16 @@ async fn run(
             return;
         }
     };
+    let engine_events = engine.events();
     let mut stats_ticker = tokio::time::interval(STATS_INTERVAL);
     let mut watching_stats = false;
     loop {
         tokio::select! {
+            Ok(event) = engine_events.recv() => {
+                if matches!(event.kind, TorrentEvent::PeerConnected(_)) {
+                    session.recorder_mut().peer_connected(Instant::now());
+                }
+            }
             event = session.step() => {
                 let Some(event) = event else { continue };
                 if let SessionEvent::Position(position) = event {
@@ -255,16 +263,21 @@ async fn start_session(
             TorrentSource::from_argument(link).map_err(|error| error.to_string())?
         }
     };
+    // The startup phases of the stats panel count from here, as those of
+    // `piecewise play --headless` do.
+    let mut recorder = Recorder::new(process_start(), Instant::now(), Vec::new());
     let engine = Engine::start(config)
         .await
         .map_err(|error| error.to_string())?;
+    recorder.event(Instant::now(), EventKind::TorrentAdded);
+    // A magnet's metadata arrives before this returns.
     let torrent = engine
         .add_torrent(source)
         .await
         .map_err(|error| error.to_string())?;
+    recorder.event(Instant::now(), EventKind::MetadataReceived);
     let prepared = PreparedPlayback::new(torrent, None, tokio::runtime::Handle::current())
         .map_err(|error| error.to_string())?;
-    let recorder = Recorder::new(process_start(), Instant::now(), Vec::new());
     let sinks = SessionSinks {
         player: PlayerSinks {
             video: video_sink,
