@@ -94,10 +94,16 @@ impl PiecewiseWindow {
                     .filter()
                     .and_then(|filter| filter.name())
                     .is_some_and(|name| name.as_str() == filters[1].0);
-                let path = if csv_chosen || path.extension().is_some_and(|e| e == "csv") {
-                    with_extension(path, "csv")
+                let format = if csv_chosen || path.extension().is_some_and(|e| e == "csv") {
+                    "csv"
                 } else {
-                    with_extension(path, "json")
+                    "json"
+                };
+                // The chosen filter wins over the suggested name's ending.
+                let path = if path.extension().is_some_and(|e| e == "json" || e == "csv") {
+                    path.with_extension(format)
+                } else {
+                    with_extension(path, format)
                 };
                 window.export_stats(path);
             }
