@@ -38,7 +38,7 @@ demo: build
 
 # torrentsrc as a plugin library for GST_PLUGIN_PATH (built only on request).
 plugin: deps
-	cargo build --example gstpiecewise --features gst-plugin
+	cargo build --example gstpiecewise
 	@echo "GST_PLUGIN_PATH=$(CURDIR)/target/debug/examples gst-inspect-1.0 torrentsrc"
 
 lint: deps

@@ -26,7 +26,8 @@ fn init() {
     INIT.call_once(|| {
         gst::init().expect("GStreamer initialises");
         torrentsrc::register(None).expect("torrentsrc registers");
-        torrentsrc::set_source_factory(Arc::new(|uri: &str| {
+        torrentsrc::set_source_factory(Arc::new(|request: &torrentsrc::SourceRequest| {
+            let uri = request.uri;
             lock(&SOURCES_BY_URI)
                 .get(uri)
                 .cloned()

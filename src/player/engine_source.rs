@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::engine::metainfo::InfoHash;
 use crate::engine::stream::FileStream;
 use crate::player::byte_source::{ByteSource, SourceError};
-use crate::player::torrentsrc;
+use crate::player::torrentsrc::{self, SourceRequest};
 
 /// One file of a torrent, read through the engine.
 pub struct EngineSource {
@@ -94,7 +94,8 @@ fn prepared() -> &'static PreparedSources {
     PREPARED.get_or_init(|| {
         // The factory only looks up what a session prepared: it runs in the
         // element's `start()` and must answer at once (torrentsrc/DESIGN.md).
-        torrentsrc::set_source_factory(Arc::new(|uri: &str| {
+        torrentsrc::set_source_factory(Arc::new(|request: &SourceRequest| {
+            let uri = request.uri;
             let source = prepared()
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

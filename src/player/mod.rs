@@ -19,13 +19,19 @@ pub use state::{Input, Intent, PlaybackState};
 /// (Debian 12 packages no such element) and `torrentsrc`. Safe to call more
 /// than once.
 pub fn init() -> Result<(), gst::glib::Error> {
+    use gst::prelude::PluginFeatureExt;
     gst::init()?;
     // Registering twice fails harmlessly: the element is already there.
     if gst::ElementFactory::find("gtk4paintablesink").is_none() {
         gstgtk4::plugin_register_static()
             .map_err(|error| gst::glib::Error::new(gst::CoreError::Failed, &error.to_string()))?;
     }
-    if gst::ElementFactory::find(torrentsrc::ELEMENT_NAME).is_none() {
+    // A `torrentsrc` from the plugin library (GST_PLUGIN_PATH) would run
+    // its own engine: the application's element, registered without a
+    // plugin, replaces it.
+    if gst::ElementFactory::find(torrentsrc::ELEMENT_NAME)
+        .is_none_or(|factory| factory.plugin().is_some())
+    {
         torrentsrc::register(None)
             .map_err(|error| gst::glib::Error::new(gst::CoreError::Failed, &error.to_string()))?;
     }

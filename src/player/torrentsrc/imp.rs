@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -8,7 +9,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
 
-use super::{ReadWait, URI_SCHEMES, open_uri};
+use super::{ReadWait, SourceRequest, URI_SCHEMES, open_uri};
 use crate::player::byte_source::{ByteSource, SourceError, clamped_len};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -22,6 +23,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 #[derive(Default)]
 struct Settings {
     location: Option<String>,
+    download_dir: Option<PathBuf>,
     source: Option<Arc<dyn ByteSource>>,
 }
 
@@ -126,23 +128,40 @@ impl ObjectImpl for TorrentSrc {
                     .blurb("The magnet: or torrent+file: URI to play")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("download-dir")
+                    .nick("Download folder")
+                    .blurb(
+                        "Where the element's own engine keeps the torrent's data when it runs \
+                         outside Piecewise (default: the user cache folder)",
+                    )
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        if pspec.name() == "location" {
-            let location = value.get::<Option<String>>().ok().flatten();
-            if let Err(err) = self.set_location(location) {
-                gst::error!(CAT, imp = self, "cannot set location: {err}");
+        let text = value.get::<Option<String>>().ok().flatten();
+        match pspec.name() {
+            "location" => {
+                if let Err(err) = self.set_location(text) {
+                    gst::error!(CAT, imp = self, "cannot set location: {err}");
+                }
             }
+            "download-dir" => lock(&self.settings).download_dir = text.map(PathBuf::from),
+            _ => {}
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         match pspec.name() {
             "location" => lock(&self.settings).location.to_value(),
+            "download-dir" => lock(&self.settings)
+                .download_dir
+                .as_ref()
+                .map(|dir| dir.display().to_string())
+                .to_value(),
             // GObject only asks for properties declared above.
             _ => glib::Value::from_type(pspec.value_type()),
         }
@@ -187,14 +206,21 @@ impl ElementImpl for TorrentSrc {
 
 impl BaseSrcImpl for TorrentSrc {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let (explicit, location) = {
+        let (explicit, location, download_dir) = {
             let settings = lock(&self.settings);
-            (settings.source.clone(), settings.location.clone())
+            (
+                settings.source.clone(),
+                settings.location.clone(),
+                settings.download_dir.clone(),
+            )
         };
         let source = match (explicit, location) {
             (Some(source), _) => source,
-            (None, Some(uri)) => open_uri(&uri)
-                .map_err(|err| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", err)))?,
+            (None, Some(uri)) => open_uri(&SourceRequest {
+                uri: &uri,
+                download_dir: download_dir.as_deref(),
+            })
+            .map_err(|err| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", err)))?,
             (None, None) => {
                 return Err(gst::error_msg!(
                     gst::ResourceError::Settings,

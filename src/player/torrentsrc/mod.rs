@@ -8,6 +8,7 @@
 //!   also set by playbin through [`gst::URIHandler`]) with the factory
 //!   installed by [`set_source_factory`].
 
+use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use gst::subclass::prelude::*;
 use super::byte_source::{ByteSource, SourceError};
 
 mod imp;
+pub mod own_engine;
 
 glib::wrapper! {
     pub struct TorrentSrc(ObjectSubclass<imp::TorrentSrc>)
@@ -63,8 +65,19 @@ pub fn register(plugin: Option<&gst::Plugin>) -> Result<(), glib::BoolError> {
     )
 }
 
-/// Turns a URI into the source of its bytes.
-pub type SourceFactory = dyn Fn(&str) -> Result<Arc<dyn ByteSource>, SourceError> + Send + Sync;
+/// What an element without an explicit source asks the factory for.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceRequest<'a> {
+    /// The element's `location`.
+    pub uri: &'a str,
+    /// The element's `download-dir`, if set: where a factory that runs its
+    /// own engine keeps the data.
+    pub download_dir: Option<&'a Path>,
+}
+
+/// Turns a request into the source of its bytes.
+pub type SourceFactory =
+    dyn Fn(&SourceRequest) -> Result<Arc<dyn ByteSource>, SourceError> + Send + Sync;
 
 static SOURCE_FACTORY: RwLock<Option<Arc<SourceFactory>>> = RwLock::new(None);
 
@@ -76,15 +89,16 @@ pub fn set_source_factory(factory: Arc<SourceFactory>) {
         .unwrap_or_else(PoisonError::into_inner) = Some(factory);
 }
 
-fn open_uri(uri: &str) -> Result<Arc<dyn ByteSource>, SourceError> {
+fn open_uri(request: &SourceRequest) -> Result<Arc<dyn ByteSource>, SourceError> {
     let factory = SOURCE_FACTORY
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     match factory {
-        Some(factory) => factory(uri),
+        Some(factory) => factory(request),
         None => Err(SourceError::Failed(format!(
-            "No torrent engine is running to open “{uri}”."
+            "No torrent engine is running to open “{}”.",
+            request.uri
         ))),
     }
 }

@@ -1,17 +1,17 @@
 //! `libgstpiecewise.so`: `torrentsrc` as a GStreamer plugin library, for
-//! `GST_PLUGIN_PATH` and `gst-launch-1.0`. Not a module of the crate's
-//! library: it is the `gstpiecewise` cdylib target in `Cargo.toml`, built
-//! only on request so that ordinary builds do not pay for its link:
+//! `GST_PLUGIN_PATH` and any GStreamer application. Not a module of the
+//! crate's library: it is the `gstpiecewise` cdylib example in
+//! `Cargo.toml`, which `cargo build --all-targets` and `cargo test` link:
 //!
-//!     cargo build --example gstpiecewise --features gst-plugin
-//!     GST_PLUGIN_PATH=target/debug/examples gst-inspect-1.0 torrentsrc
+//!     cargo build --example gstpiecewise
+//!     GST_PLUGIN_PATH=target/debug/examples gst-launch-1.0 playbin uri='magnet:?xt=…'
 //!
-//! Without an engine in the process the element opens nothing by URI; it
-//! says so in its error.
+//! Loaded this way the element runs its own engine (`own_engine.rs`).
 
 use gst::glib;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    piecewise::player::torrentsrc::own_engine::install();
     piecewise::player::torrentsrc::register(Some(plugin))
 }
 
