@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::output_within;
-use common::swarm::Swarm;
+use common::swarm::{Swarm, TrackedSwarm};
 use piecewise::player::sample::SampleFormat;
 
 /// Longest a playback may take before the test calls it a hang.
@@ -111,4 +111,26 @@ fn piecewise_plays_through_its_own_engine_with_the_plugin_on_the_path() {
         !dir.join("cache/piecewise").exists(),
         "the plugin's engine ran inside Piecewise"
     );
+}
+
+#[test]
+fn gst_launch_plays_a_torrent_file_uri_with_peers_from_its_tracker() {
+    let dir = tempfile::tempdir().unwrap();
+    let swarm = TrackedSwarm::start(dir.path(), 0);
+    let file_uri = url::Url::from_file_path(&swarm.torrent).unwrap();
+    let mut command = Command::new("gst-launch-1.0");
+    with_plugin(&mut command, dir.path()).args([
+        "playbin",
+        &format!("uri=torrent+{file_uri}"),
+        "video-sink=fakesink",
+        "audio-sink=fakesink",
+    ]);
+    let output = output_within(&mut command, TIMEOUT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "gst-launch failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("EOS"), "{stdout}");
 }
