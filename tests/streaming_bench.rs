@@ -8,10 +8,12 @@
 //! the bytes a player needs for its first frame are readable (the head up
 //! to the first video sample, and `moov`); when the player's startup rule
 //! lets playback start; the stalls of a reader that then consumes at the
-//! bitrate; and, in the seek scenarios, the time until the decoder can
-//! show the frame at 50 % after a seek issued 10 s into playback (every
-//! byte from the keyframe before it to its own sample: a keyframe
-//! interval). Writes `target/bench/streaming.json`.
+//! bitrate; and, in the seek scenarios, after a seek issued 10 s into
+//! playback, two resume times: until the keyframe at or before 50 % is
+//! readable (what the player's key-unit seek shows first), and until the
+//! decoder can show the exact frame at 50 % (every byte from that keyframe
+//! to the frame before the next one: a keyframe interval). Writes
+//! `target/bench/streaming.json`.
 //!
 //! `STREAMING_BENCH_POLICY=deadline` and `STREAMING_BENCH_SCENARIO=seek`
 //! (a part of the name) run a subset; name the test to leave out the
@@ -66,6 +68,9 @@ struct Mp4Layout {
     /// at or before it to the end of the last frame before the next
     /// keyframe (a whole keyframe interval, audio interleaved).
     seek: (u64, u64),
+    /// What the player's key-unit seek to 50 % shows first: the keyframe
+    /// sample at or before it.
+    seek_keyframe: (u64, u64),
 }
 
 #[derive(Clone, Copy)]
@@ -92,6 +97,8 @@ struct RunResult {
     stall_secs: f64,
     seek_resume: Option<f64>,
     seek_limit: Option<f64>,
+    keyframe_resume: Option<f64>,
+    keyframe_limit: Option<f64>,
 }
 
 #[test]
@@ -106,12 +113,13 @@ fn streaming_benchmark_per_policy_and_scenario() {
     let layout = mp4_layout(&bytes);
     let bitrate = bytes.len() as f64 / MEDIA_SECS as f64;
     println!(
-        "media: {} bytes, {:.2} Mbit/s; moov {:?}, head {:?}, seek to 50 % needs {:?}",
+        "media: {} bytes, {:.2} Mbit/s; moov {:?}, head {:?}, seek to 50 % needs {:?} (its keyframe {:?})",
         bytes.len(),
         bitrate * 8.0 / 1e6,
         layout.moov,
         layout.head,
-        layout.seek
+        layout.seek,
+        layout.seek_keyframe
     );
 
     // The tracker must whitelist the hash before the torrent names it:
@@ -377,6 +385,7 @@ async fn run(
     let mut stalls = common::realtime::Stalls::default();
     let mut playback_start = None;
     let mut seek_resume = None;
+    let mut keyframe_resume = None;
     if first_frame.is_some() {
         // The demuxer now knows the duration: the player sends the bitrate
         // and waits for its startup rule, as the playback session does.
@@ -401,12 +410,16 @@ async fn run(
                     .await;
                 stalls = played;
                 stream.reset_read_heads();
-                let (start, end) = layout.seek;
                 let seeked = Instant::now();
-                let left = RUN_LIMIT.saturating_sub(started.elapsed());
-                let resumed =
-                    tokio::time::timeout(left, stream.read_at(start, (end - start) as usize)).await;
-                seek_resume = resumed.ok().map(|_| seeked.elapsed().as_secs_f64());
+                for ((start, end), resume) in [
+                    (layout.seek_keyframe, &mut keyframe_resume),
+                    (layout.seek, &mut seek_resume),
+                ] {
+                    let left = RUN_LIMIT.saturating_sub(started.elapsed());
+                    let read = stream.read_at(start, (end - start) as usize);
+                    let resumed = tokio::time::timeout(left, read).await;
+                    *resume = resumed.ok().map(|_| seeked.elapsed().as_secs_f64());
+                }
             }
         } else if let Ok(played) =
             tokio::time::timeout(left, play(&stream, 0, length, bitrate)).await
@@ -448,6 +461,9 @@ async fn run(
     let seek_limit = scenario
         .seek
         .then(|| pieces_bytes(&[layout.seek]) / swarm_rate);
+    let keyframe_limit = scenario
+        .seek
+        .then(|| pieces_bytes(&[layout.seek_keyframe]) / swarm_rate);
     RunResult {
         scenario: scenario.name,
         policy: policy_name,
@@ -460,6 +476,8 @@ async fn run(
         stall_secs: stalls.total().as_secs_f64(),
         seek_resume,
         seek_limit,
+        keyframe_resume,
+        keyframe_limit,
     }
 }
 
@@ -640,6 +658,7 @@ fn mp4_layout(data: &[u8]) -> Mp4Layout {
         moov: (moov.0 as u64, moov.1 as u64),
         head: (0, offsets[0] + sizes[0]),
         seek: (offsets[keyframe], offsets[target] + sizes[target]),
+        seek_keyframe: (offsets[keyframe], offsets[keyframe] + sizes[keyframe]),
     }
 }
 
@@ -661,11 +680,17 @@ impl RunResult {
     fn seek_ratio(&self) -> Option<f64> {
         self.seek_resume.zip(self.seek_limit).map(|(s, l)| s / l)
     }
+
+    fn keyframe_ratio(&self) -> Option<f64> {
+        self.keyframe_resume
+            .zip(self.keyframe_limit)
+            .map(|(s, l)| s / l)
+    }
 }
 
 fn print_row(r: &RunResult) {
     println!(
-        "{:<24} {:<13} rate {:>6.0} KB/s  first frame {:>7} s (limit {:.2} s, x{}; set-up {:.2} s, x{})  start {} s  stalls {} ({:.2} s)  seek {} s (limit {}, x{})",
+        "{:<24} {:<13} rate {:>6.0} KB/s  first frame {:>7} s (limit {:.2} s, x{}; set-up {:.2} s, x{})  start {} s  stalls {} ({:.2} s)  seek: keyframe {} s (limit {}, x{}), exact frame {} s (limit {}, x{})",
         r.scenario,
         r.policy,
         r.swarm_rate / 1000.0,
@@ -677,6 +702,9 @@ fn print_row(r: &RunResult) {
         secs(r.playback_start),
         r.stalls,
         r.stall_secs,
+        secs(r.keyframe_resume),
+        secs(r.keyframe_limit),
+        secs(r.keyframe_ratio()),
         secs(r.seek_resume),
         secs(r.seek_limit),
         secs(r.seek_ratio()),
@@ -686,12 +714,12 @@ fn print_row(r: &RunResult) {
 fn print_table(results: &[RunResult]) {
     println!();
     println!(
-        "| scenario | policy | swarm KB/s | first frame s | limit s | ratio | set-up s | ratio with set-up | start s | stalls | stall s | seek resume s | seek limit s | ratio |"
+        "| scenario | policy | swarm KB/s | first frame s | limit s | ratio | set-up s | ratio with set-up | start s | stalls | stall s | seek keyframe s | limit s | ratio | seek exact frame s | limit s | ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
         println!(
-            "| {} | {} | {:.0} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
             r.scenario,
             r.policy,
             r.swarm_rate / 1000.0,
@@ -703,6 +731,9 @@ fn print_table(results: &[RunResult]) {
             secs(r.playback_start),
             r.stalls,
             r.stall_secs,
+            secs(r.keyframe_resume),
+            secs(r.keyframe_limit),
+            secs(r.keyframe_ratio()),
             secs(r.seek_resume),
             secs(r.seek_limit),
             secs(r.seek_ratio()),
@@ -729,6 +760,9 @@ fn write_json(results: &[RunResult], media_bytes: u64, bitrate: f64) {
                 "seek_resume_secs": r.seek_resume,
                 "seek_resume_limit_secs": r.seek_limit,
                 "seek_resume_ratio": r.seek_ratio(),
+                "seek_keyframe_secs": r.keyframe_resume,
+                "seek_keyframe_limit_secs": r.keyframe_limit,
+                "seek_keyframe_ratio": r.keyframe_ratio(),
             })
         })
         .collect();
