@@ -660,10 +660,9 @@ fn source_failure_is_an_error(shape: Shape) {
     // The index at the end stays readable, so the failure is mid-playback.
     source.fail_from(source.size() / 2, sentence);
     let playback = Playback::new(source, shape);
-    playback
-        .pipeline
-        .set_state(gst::State::Playing)
-        .expect("plays");
+    // Under load the failure can come while the state change is still
+    // under way and fail it; the bus carries the sentence either way.
+    let _ = playback.pipeline.set_state(gst::State::Playing);
     let error = playback.wait_for_error();
     assert!(
         error.message().contains(sentence),
