@@ -222,6 +222,10 @@ fn demo_streams_from_its_own_seeders_and_stops_them_with_the_window() {
         opening.contains("Magnet") && opening.contains("127.0.0.1"),
         "the window does not open the local swarm: {opening}"
     );
+    // The seeders are rate-limited: the status line says it is buffering
+    // before it says it plays.
+    first.wait_for_line("status line: Buffering", START_TIMEOUT);
+    first.wait_for_line("status line: Playing", START_TIMEOUT);
     first.wait_for_line("playback started", START_TIMEOUT);
     let screenshot = artifact_dir().join("gui-demo.png");
     let frame = wait_for_video_frame(&desktop, &screenshot);

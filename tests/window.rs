@@ -244,3 +244,24 @@ fn torrent_from_the_command_line_plays_in_the_window_from_libtorrent_seeders() {
     );
     assert_clean_exit(app);
 }
+
+#[test]
+fn damaged_torrent_and_bare_magnet_show_plain_sentences() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let torrent = dir.path().join("damaged.torrent");
+    std::fs::write(&torrent, b"d8:announce3:abce").expect("write");
+    let desktop = Desktop::start();
+    let mut app = desktop.launch(&[torrent.as_os_str()]);
+    let line = app.wait_for_line("showing error", START_TIMEOUT);
+    assert!(line.contains("That file is not a valid torrent"), "{line}");
+    // A magnet with no tracker and no peer: nobody to ask.
+    activate(
+        &desktop,
+        WINDOW_PATH,
+        "open-text",
+        Some(&format!("<'{MAGNET}'>")),
+    );
+    let line = app.wait_for_line("showing error", STEP_TIMEOUT);
+    assert!(line.contains("nobody to ask for the video"), "{line}");
+    assert_clean_exit(app);
+}

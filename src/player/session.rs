@@ -60,6 +60,20 @@ pub const STALL_BUFFER_FLOOR_S: f64 = 0.5;
 /// buffer, never too little.
 pub const GUESSED_BITRATE: f64 = 1_000_000.0;
 
+/// How far the buffer is from letting playback start or resume, as of the
+/// last tick: for the window's "buffering n %, starting in ~n s".
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BufferStatus {
+    /// Media seconds verified without a gap after the playhead.
+    pub ahead_s: f64,
+    /// Media seconds the startup rule asks for (no more than `ahead_s`
+    /// once the verified run reaches the end of the file).
+    pub required_s: f64,
+    /// When the rule expects to allow playback at the current download
+    /// rate; `None` while nothing arrives.
+    pub wait: Option<Duration>,
+}
+
 /// How the session decides that playback may start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum StartRule {
@@ -229,6 +243,7 @@ pub struct Session {
     opened_at: Instant,
     /// The consumption rate and play flag last sent to the engine.
     sent_playback: Option<(f64, bool)>,
+    buffer: Option<BufferStatus>,
     ticker: tokio::time::Interval,
 }
 
@@ -320,6 +335,7 @@ impl Session {
             last_sample: None,
             sent_playback: None,
             opened_at: Instant::now(),
+            buffer: None,
             ticker,
         })
     }
@@ -351,6 +367,11 @@ impl Session {
     /// The playhead, media seconds.
     pub fn position_s(&self) -> f64 {
         self.position_s
+    }
+
+    /// `None` until the first tick measured it.
+    pub fn buffer_status(&self) -> Option<BufferStatus> {
+        self.buffer
     }
 
     pub fn duration_s(&self) -> Option<f64> {
@@ -507,6 +528,19 @@ impl Session {
             safety_margin_secs: SAFETY_MARGIN_S.min(remaining_s.max(0.0)),
         });
         let enough = estimate.can_start_now || to_the_end;
+        self.buffer = Some(BufferStatus {
+            ahead_s: buffer_s,
+            required_s: if to_the_end {
+                estimate.required_buffer_secs.min(buffer_s)
+            } else {
+                estimate.required_buffer_secs
+            },
+            wait: if enough {
+                Some(Duration::ZERO)
+            } else {
+                estimate.wait
+            },
+        });
         if self.holding && enough {
             self.holding = false;
             self.player.set_data_ready(true);

@@ -4,8 +4,10 @@
 mod clock;
 pub mod open_request;
 mod preferences;
+mod seek_bar;
 pub mod settings;
 mod stats_panel;
+mod status_line;
 mod torrent_playback;
 mod window;
 

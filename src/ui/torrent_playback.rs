@@ -3,18 +3,23 @@
 //! their own thread and tokio runtime, driven by commands from the GTK main
 //! loop and reporting back over a channel, so the main loop never blocks.
 
-use crate::engine::events::TorrentEvent;
+use crate::engine::events::{EngineEvent, TorrentEvent};
 use crate::engine::handle::{
-    DeadlineParams, Engine, EngineConfig, OriginUse, Policy, TorrentSource,
+    DeadlineParams, Engine, EngineConfig, EngineError, OriginUse, Policy, TorrentSource,
 };
+use crate::i18n::{gettext, gettext_f};
 use crate::player::PlayerSinks;
-use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
+use crate::player::session::{
+    BufferStatus, PreparedPlayback, Session, SessionError, SessionEvent, SessionSinks, StartRule,
+};
 use crate::stats::export;
 use crate::stats::recorder::{Recorder, process_start};
 use crate::stats::schema::EventKind;
 use crate::ui::open_request::Open;
+use crate::ui::seek_bar::{SeekRanges, verified_fractions};
 use crate::ui::settings::Key;
 use crate::ui::stats_panel::{PieceView, StatsSnapshot};
+use crate::ui::status_line::{Finding, NO_PEERS_YET_AFTER};
 use gtk::gio;
 use gtk::prelude::*;
 use std::path::PathBuf;
@@ -24,6 +29,10 @@ use std::time::{Duration, Instant};
 /// How often the status line's peers and rates, and the stats panel,
 /// refresh.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the seek bar's ranges refresh: a few times a second follows
+/// the playhead smoothly, and each refresh is a few rectangles.
+const RANGES_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What the window asks of the session.
 #[derive(Clone, Debug)]
@@ -50,15 +59,20 @@ pub enum PlaybackUpdate {
         position: f64,
         duration: Option<f64>,
     },
+    /// How finding a magnet link's torrent goes.
+    Finding(Finding),
     Swarm {
         peers: usize,
         download_rate: f64,
         upload_rate: f64,
+        buffer: Option<BufferStatus>,
     },
     /// The stats panel's once-a-second view.
     Stats(Box<StatsSnapshot>),
     /// Where the statistics were written, or why not.
     Exported(Result<PathBuf, String>),
+    /// What the seek bar shows besides the playhead.
+    Ranges(SeekRanges),
     /// The torrent could not be opened, in a sentence.
     Failed(String),
 }
@@ -99,11 +113,14 @@ pub struct TorrentPlayback {
 
 impl TorrentPlayback {
     /// Starts the engine with `config`, opens the torrent's largest video
-    /// and plays it into `video_sink`.
+    /// and plays it into `video_sink`. `previous` is stopped first, on the
+    /// new thread: stopping an engine can take a moment, and the GTK thread
+    /// must not wait for it.
     pub fn start(
         open: &Open,
         config: EngineConfig,
         video_sink: gst::Element,
+        previous: Option<TorrentPlayback>,
     ) -> std::io::Result<(Self, async_channel::Receiver<PlaybackUpdate>)> {
         let (commands, command_rx) = async_channel::unbounded();
         let (updates, update_rx) = async_channel::unbounded();
@@ -111,6 +128,7 @@ impl TorrentPlayback {
         let thread = std::thread::Builder::new()
             .name("torrent-playback".into())
             .spawn(move || {
+                drop(previous);
                 let runtime = match tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
                     .build()
@@ -154,7 +172,11 @@ async fn run(
     commands: async_channel::Receiver<PlaybackCommand>,
     updates: async_channel::Sender<PlaybackUpdate>,
 ) {
-    let (engine, mut session) = match start_session(&open, config, video_sink).await {
+    let deadline_window_s = match &config.policy {
+        Policy::Deadline(params) => Some(params.window_secs),
+        Policy::Sequential | Policy::RarestFirst => None,
+    };
+    let (engine, mut session) = match start_session(&open, config, video_sink, &updates).await {
         Ok(started) => started,
         Err(sentence) => {
             tracing::warn!("cannot open the torrent: {sentence}");
@@ -165,6 +187,7 @@ async fn run(
     let engine_events = engine.events();
     let mut stats_ticker = tokio::time::interval(STATS_INTERVAL);
     let mut watching_stats = false;
+    let mut ranges_ticker = tokio::time::interval(RANGES_INTERVAL);
     loop {
         tokio::select! {
             Ok(event) = engine_events.recv() => {
@@ -215,6 +238,7 @@ async fn run(
                     peers: stats.peers,
                     download_rate: stats.download_rate,
                     upload_rate: stats.upload_rate,
+                    buffer: session.buffer_status(),
                 };
                 if updates.send(swarm).await.is_err() {
                     return;
@@ -224,6 +248,12 @@ async fn run(
                     if updates.send(PlaybackUpdate::Stats(Box::new(snapshot))).await.is_err() {
                         return;
                     }
+                }
+            }
+            _ = ranges_ticker.tick() => {
+                let Some(ranges) = seek_ranges(&session, deadline_window_s) else { continue };
+                if updates.send(PlaybackUpdate::Ranges(ranges)).await.is_err() {
+                    return;
                 }
             }
         }
@@ -256,28 +286,28 @@ async fn start_session(
     open: &Open,
     config: EngineConfig,
     video_sink: gst::Element,
+    updates: &async_channel::Sender<PlaybackUpdate>,
 ) -> Result<(Engine, Session), String> {
     let source = match open {
         Open::Torrent(path) => TorrentSource::File(path.clone()),
-        Open::Magnet(link) => {
-            TorrentSource::from_argument(link).map_err(|error| error.to_string())?
-        }
+        Open::Magnet(link) => TorrentSource::from_argument(link)
+            .map_err(|error| open_error_sentence(&EngineError::Magnet(error)))?,
     };
     // The startup phases of the stats panel count from here, as those of
     // `piecewise play --headless` do.
     let mut recorder = Recorder::new(process_start(), Instant::now(), Vec::new());
     let engine = Engine::start(config)
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| open_error_sentence(&error))?;
     recorder.event(Instant::now(), EventKind::TorrentAdded);
     // A magnet's metadata arrives before this returns.
-    let torrent = engine
-        .add_torrent(source)
-        .await
-        .map_err(|error| error.to_string())?;
+    let finding = tokio::spawn(report_finding(engine.events(), updates.clone()));
+    let added = engine.add_torrent(source).await;
+    finding.abort();
+    let torrent = added.map_err(|error| open_error_sentence(&error))?;
     recorder.event(Instant::now(), EventKind::MetadataReceived);
     let prepared = PreparedPlayback::new(torrent, None, tokio::runtime::Handle::current())
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| session_error_sentence(&error))?;
     let sinks = SessionSinks {
         player: PlayerSinks {
             video: video_sink,
@@ -286,6 +316,99 @@ async fn start_session(
         text: None,
     };
     let session = Session::start(prepared, sinks, None, recorder, StartRule::Estimate)
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| session_error_sentence(&error))?;
     Ok((engine, session))
+}
+
+/// The seek bar's ranges, once the duration is known. The deadline window
+/// is drawn from the playhead: the read heads it follows run just ahead.
+fn seek_ranges(session: &Session, deadline_window_s: Option<f64>) -> Option<SeekRanges> {
+    let duration = session.duration_s().filter(|d| *d > 0.0)?;
+    let prepared = session.prepared();
+    let info = &prepared.torrent.metainfo().info;
+    let file = info.files.get(prepared.video.index)?;
+    let downloaded = verified_fractions(
+        &prepared.torrent.verified_pieces().borrow(),
+        u64::from(info.piece_length),
+        file.offset,
+        file.length,
+    );
+    let at = session.position_s() / duration;
+    Some(SeekRanges {
+        downloaded,
+        buffered: session
+            .buffer_status()
+            .map(|buffer| (at, at + buffer.ahead_s / duration)),
+        critical: deadline_window_s.map(|window| (at, at + window / duration)),
+    })
+}
+
+/// Forwards how resolving a magnet link goes, and says so when no peer has
+/// turned up after a while.
+async fn report_finding(
+    events: async_channel::Receiver<EngineEvent>,
+    updates: async_channel::Sender<PlaybackUpdate>,
+) {
+    let no_peers_yet = tokio::time::sleep(NO_PEERS_YET_AFTER);
+    tokio::pin!(no_peers_yet);
+    let mut found_peers = false;
+    loop {
+        let finding = tokio::select! {
+            event = events.recv() => match event.map(|event| event.kind) {
+                Ok(TorrentEvent::LookingForPeers) => Finding::LookingForPeers,
+                Ok(TorrentEvent::FetchingMetadata { peers }) => {
+                    found_peers |= peers > 0;
+                    Finding::FetchingMetadata { peers }
+                }
+                Ok(TorrentEvent::MetadataReceived) | Err(_) => return,
+                Ok(_) => continue,
+            },
+            () = &mut no_peers_yet, if !found_peers => {
+                found_peers = true;
+                Finding::NoPeersYet
+            }
+        };
+        if updates
+            .send(PlaybackUpdate::Finding(finding))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Why a torrent or magnet link cannot be opened, for people.
+fn open_error_sentence(error: &EngineError) -> String {
+    match error {
+        EngineError::ReadTorrent { path, source } => gettext_f(
+            "Cannot read the torrent file {}: {}.",
+            &[&path.display().to_string(), &source.to_string()],
+        ),
+        EngineError::TorrentFileTooLarge { .. } => {
+            gettext("That file is too large to be a torrent file.")
+        }
+        EngineError::Metainfo(problem) => gettext_f(
+            "That file is not a valid torrent ({}).",
+            &[&problem.to_string()],
+        ),
+        EngineError::Magnet(problem) => gettext_f(
+            "That magnet link cannot be used ({}).",
+            &[&problem.to_string()],
+        ),
+        EngineError::MagnetWithoutSources => gettext(
+            "The magnet link names no trackers and no peers, so there is nobody to ask for the video.",
+        ),
+        other => gettext_f("The torrent cannot be opened: {}.", &[&other.to_string()]),
+    }
+}
+
+fn session_error_sentence(error: &SessionError) -> String {
+    match error {
+        SessionError::NoPlayableFile(name) => gettext_f(
+            "The torrent “{}” contains no video file that can be played.",
+            &[name],
+        ),
+        other => other.to_string(),
+    }
 }

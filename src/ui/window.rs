@@ -2,12 +2,14 @@
 //! controls, error page; drops, pastes and keyboard actions.
 
 use crate::i18n::{gettext, gettext_f};
-use crate::player::session::SessionEvent;
+use crate::player::session::{BufferStatus, SessionEvent};
 use crate::player::{PlaybackState, Player, PlayerEvent, PlayerSinks};
 use crate::ui::format_clock;
 use crate::ui::open_request::{Open, Rejection, decide_files, decide_text};
+use crate::ui::seek_bar::{PiecewiseSeekBar, SeekRanges};
 use crate::ui::settings::{self, Key};
 use crate::ui::stats_panel::StatsPanel;
+use crate::ui::status_line::{finding_text, state_text, swarm_text};
 use crate::ui::torrent_playback::{
     PlaybackCommand, PlaybackUpdate, TorrentPlayback, engine_config,
 };
@@ -73,7 +75,7 @@ mod imp {
         #[template_child]
         pub elapsed_label: TemplateChild<gtk::Label>,
         #[template_child]
-        pub seek_scale: TemplateChild<gtk::Scale>,
+        pub seek_bar: TemplateChild<PiecewiseSeekBar>,
         #[template_child]
         pub duration_label: TemplateChild<gtk::Label>,
         #[template_child]
@@ -92,6 +94,10 @@ mod imp {
         pub torrent: RefCell<Option<TorrentPlayback>>,
         /// Peers and rates for the status line, while a torrent plays.
         pub swarm_status: RefCell<String>,
+        /// The startup rule's view of the buffer, for "buffering n %".
+        pub buffer: Cell<Option<BufferStatus>>,
+        /// The status line as last logged.
+        pub status_line: RefCell<String>,
         pub state: Cell<Option<PlaybackState>>,
         /// Logged once per opened video, for people and tests watching stderr.
         pub announced_start: Cell<bool>,
@@ -116,6 +122,7 @@ mod imp {
 
         fn class_init(klass: &mut Self::Class) {
             StatsPanel::ensure_type();
+            PiecewiseSeekBar::ensure_type();
             klass.bind_template();
         }
 
@@ -186,15 +193,17 @@ impl PiecewiseWindow {
             settings::remember_recent(settings, &entry);
         }
         imp.player.take();
-        imp.torrent.take();
+        // The old engine stops on the new one's thread (see `start`).
+        let previous = imp.torrent.take();
         imp.stats_panel.clear_live();
         imp.swarm_status.replace(String::new());
+        imp.buffer.set(None);
         imp.announced_start.set(false);
         imp.window_title.set_subtitle(&name);
         imp.opening_page.set_description(Some(&name));
         self.reset_progress();
         self.show_page("opening");
-        match self.start_torrent(&open) {
+        match self.start_torrent(&open, previous) {
             Ok(torrent) => {
                 torrent.send(PlaybackCommand::WatchStats(imp.stats_flap.reveals_flap()));
                 imp.torrent.replace(Some(torrent));
@@ -206,7 +215,11 @@ impl PiecewiseWindow {
         }
     }
 
-    fn start_torrent(&self, open: &Open) -> anyhow::Result<TorrentPlayback> {
+    fn start_torrent(
+        &self,
+        open: &Open,
+        previous: Option<TorrentPlayback>,
+    ) -> anyhow::Result<TorrentPlayback> {
         let sink = gst::ElementFactory::make("gtk4paintablesink").build()?;
         let paintable = sink.property::<gdk::Paintable>("paintable");
         self.imp().picture.set_paintable(Some(&paintable));
@@ -214,7 +227,7 @@ impl PiecewiseWindow {
         if let Some(folder) = self.imp().download_folder.borrow().clone() {
             config.download_dir = folder;
         }
-        let (torrent, updates) = TorrentPlayback::start(open, config, sink)?;
+        let (torrent, updates) = TorrentPlayback::start(open, config, sink, previous)?;
         let window = self.downgrade();
         glib::spawn_future_local(async move {
             while let Ok(update) = updates.recv().await {
@@ -255,22 +268,28 @@ impl PiecewiseWindow {
             PlaybackUpdate::Progress { position, duration } => {
                 self.show_progress(clock(position), duration.map(clock));
             }
+            PlaybackUpdate::Finding(finding) => {
+                let name = imp.window_title.subtitle();
+                let text = finding_text(finding);
+                tracing::info!("finding the torrent: {text}");
+                imp.opening_page
+                    .set_description(Some(&format!("{name}\n{text}")));
+            }
             PlaybackUpdate::Swarm {
                 peers,
                 download_rate,
                 upload_rate,
+                buffer,
             } => {
                 let rate = |bytes: f64| glib::format_size(bytes.max(0.0) as u64).to_string();
-                // Translators: peers, then download and upload rates such as "1.2 MB".
-                let swarm = gettext_f(
-                    "Peers: {} · ↓ {}/s · ↑ {}/s",
-                    &[&peers.to_string(), &rate(download_rate), &rate(upload_rate)],
-                );
-                imp.swarm_status.replace(swarm);
+                imp.swarm_status
+                    .replace(swarm_text(peers, download_rate, upload_rate, rate));
+                imp.buffer.set(buffer);
                 self.show_status();
             }
             PlaybackUpdate::Stats(snapshot) => imp.stats_panel.show_snapshot(*snapshot),
             PlaybackUpdate::Exported(result) => self.exported(result),
+            PlaybackUpdate::Ranges(ranges) => imp.seek_bar.set_ranges(ranges),
             PlaybackUpdate::Failed(sentence) => self.show_error(&sentence),
         }
     }
@@ -278,14 +297,26 @@ impl PiecewiseWindow {
     /// The status line: the playback state, then the swarm when there is one.
     fn show_status(&self) {
         let imp = self.imp();
-        let state = imp.state.get().map(status_text).unwrap_or_default();
-        let swarm = imp.swarm_status.borrow();
-        let line = if swarm.is_empty() {
-            state
-        } else {
-            format!("{state} · {swarm}")
+        let state = imp
+            .state
+            .get()
+            .map(|state| state_text(state, imp.buffer.get().as_ref()))
+            .unwrap_or_default();
+        let line = {
+            let swarm = imp.swarm_status.borrow();
+            if swarm.is_empty() {
+                state
+            } else if state.is_empty() {
+                swarm.clone()
+            } else {
+                format!("{state} · {swarm}")
+            }
         };
         imp.status_label.set_label(&line);
+        if *imp.status_line.borrow() != line {
+            tracing::info!("status line: {line}");
+            imp.status_line.replace(line);
+        }
     }
 
     fn reset_progress(&self) {
@@ -295,8 +326,9 @@ impl PiecewiseWindow {
             .set_label(&format_clock(gst::ClockTime::ZERO));
         imp.duration_label
             .set_label(&format_clock(gst::ClockTime::ZERO));
-        imp.seek_scale.set_value(0.0);
-        imp.seek_scale.set_sensitive(false);
+        imp.seek_bar.scale().set_value(0.0);
+        imp.seek_bar.scale().set_sensitive(false);
+        imp.seek_bar.set_ranges(SeekRanges::default());
     }
 
     /// Sends `command` to what is playing: the torrent session or the
@@ -312,7 +344,7 @@ impl PiecewiseWindow {
             PlaybackCommand::TogglePlay => player.toggle_play(),
             PlaybackCommand::Seek(seconds) => player.seek(clock(seconds)),
             PlaybackCommand::SeekBy(delta) => {
-                let scale = &imp.seek_scale;
+                let scale = imp.seek_bar.scale();
                 player.seek(clock(
                     (scale.value() + delta).min(scale.adjustment().upper()),
                 ));
@@ -337,6 +369,7 @@ impl PiecewiseWindow {
         imp.torrent.take();
         imp.stats_panel.clear_live();
         imp.swarm_status.replace(String::new());
+        imp.buffer.set(None);
         if imp.player.borrow().is_none() {
             match self.create_player() {
                 Ok(player) => imp.player.replace(Some(player)),
@@ -696,7 +729,7 @@ impl PiecewiseWindow {
     fn setup_controls(&self) {
         let imp = self.imp();
         // `change-value` fires only for the user's moves, never for ours.
-        imp.seek_scale.connect_change_value(glib::clone!(
+        imp.seek_bar.scale().connect_change_value(glib::clone!(
             #[weak(rename_to = window)]
             self,
             #[upgrade_or]
@@ -879,14 +912,14 @@ impl PiecewiseWindow {
         match duration {
             Some(duration) => {
                 imp.duration_label.set_label(&format_clock(duration));
-                imp.seek_scale.set_range(0.0, seconds(duration));
-                imp.seek_scale.set_sensitive(true);
+                imp.seek_bar.scale().set_range(0.0, seconds(duration));
+                imp.seek_bar.scale().set_sensitive(true);
             }
-            None => imp.seek_scale.set_sensitive(false),
+            None => imp.seek_bar.scale().set_sensitive(false),
         }
         // While a seek is in flight the playhead still reports the old spot.
         if imp.state.get() != Some(PlaybackState::Seeking) {
-            imp.seek_scale.set_value(seconds(position));
+            imp.seek_bar.scale().set_value(seconds(position));
         }
     }
 
@@ -895,19 +928,5 @@ impl PiecewiseWindow {
         tracing::warn!("showing error: {sentence}");
         imp.error_page.set_description(Some(sentence));
         self.show_page("error");
-    }
-}
-
-/// The status line's words for a playback state.
-fn status_text(state: PlaybackState) -> String {
-    match state {
-        PlaybackState::Opening => gettext("Opening…"),
-        PlaybackState::Prebuffering => gettext("Buffering…"),
-        PlaybackState::Playing => gettext("Playing"),
-        PlaybackState::Stalled => gettext("Buffering…"),
-        PlaybackState::Paused => gettext("Paused"),
-        PlaybackState::Seeking => gettext("Seeking…"),
-        PlaybackState::Ended => gettext("Finished"),
-        PlaybackState::Error => gettext("Stopped by an error"),
     }
 }
