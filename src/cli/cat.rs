@@ -15,8 +15,8 @@ use tokio::io::AsyncWriteExt;
 use crate::cli::play::PolicyName;
 use crate::cli::progress::{self, ListenNotice, TorrentOptions};
 use crate::engine::handle::OriginUse;
-use crate::outlet::choose_file;
 use crate::outlet::rate::ConsumptionRate;
+use crate::outlet::want_only;
 
 /// Bytes read from the torrent per write to the pipe.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -55,13 +55,7 @@ pub fn run(args: CatArgs) -> anyhow::Result<ExitCode> {
             ListenNotice::Stderr,
         )
         .await?;
-        let info = &torrent.metainfo().info;
-        let file = choose_file(info, args.file)?;
-        let mut wanted = vec![false; info.files.len()];
-        if let Some(flag) = wanted.get_mut(file.index) {
-            *flag = true;
-        }
-        torrent.set_wanted_files(wanted)?;
+        let file = want_only(&torrent, args.file)?;
         let stream = torrent.open_stream(file.index)?;
         let mut stdout = tokio::io::stdout();
         let mut rate = ConsumptionRate::new(None, Instant::now());

@@ -14,8 +14,8 @@ use crate::cli::play::PolicyName;
 use crate::cli::progress::{self, ListenNotice, TorrentOptions};
 use crate::engine::events::TorrentEvent;
 use crate::engine::handle::OriginUse;
-use crate::outlet::choose_file;
 use crate::outlet::server::{HttpServer, Served};
+use crate::outlet::want_only;
 use crate::stats::recorder::{Recorder, process_start};
 use crate::stats::schema::{EventKind, TorrentInfo};
 
@@ -64,13 +64,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
         recorder.event(Instant::now(), EventKind::MetadataReceived);
+        let file = want_only(&torrent, args.file)?;
         let info = &torrent.metainfo().info;
-        let file = choose_file(info, args.file)?;
-        let mut wanted = vec![false; info.files.len()];
-        if let Some(flag) = wanted.get_mut(file.index) {
-            *flag = true;
-        }
-        torrent.set_wanted_files(wanted)?;
         let bitrate = args.bitrate.map(|kbit| kbit * 1000.0 / 8.0);
         recorder.set_torrent(TorrentInfo {
             name: info.name.clone(),

@@ -10,6 +10,7 @@ pub mod server;
 
 use std::path::Path;
 
+use crate::engine::handle::TorrentHandle;
 use crate::engine::metainfo::Info;
 use crate::player::file_choice::{self, video_media_type};
 
@@ -57,6 +58,16 @@ pub fn choose_file(info: &Info, chosen: Option<usize>) -> Result<ChosenFile, Cho
         length: entry.length,
         media_type: video_media_type(&entry.path).unwrap_or(OCTET_STREAM),
     })
+}
+
+/// Chooses the file as [`choose_file`] does and makes it the only file of
+/// the torrent the engine downloads.
+pub fn want_only(torrent: &TorrentHandle, chosen: Option<usize>) -> anyhow::Result<ChosenFile> {
+    let info = &torrent.metainfo().info;
+    let file = choose_file(info, chosen)?;
+    let wanted = (0..info.files.len()).map(|i| i == file.index).collect();
+    torrent.set_wanted_files(wanted)?;
+    Ok(file)
 }
 
 fn last_component(path: &Path) -> String {
