@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::output_within;
 use common::swarm::{Swarm, TrackedSwarm};
+use common::{output_within, playbin_plays_to_eos};
 use piecewise::player::sample::SampleFormat;
 
 /// Longest a playback may take before the test calls it a hang.
@@ -66,20 +66,7 @@ fn gst_launch_plays_a_magnet_link_to_the_end_with_the_plugins_own_engine() {
     let swarm = Swarm::start(SampleFormat::Mp4H264AacIndexAtEnd, 0);
     let dir = swarm.dir.path();
     let mut command = Command::new("gst-launch-1.0");
-    with_plugin(&mut command, dir).args([
-        "playbin",
-        &format!("uri={}", swarm.magnet()),
-        "video-sink=fakesink",
-        "audio-sink=fakesink",
-    ]);
-    let output = output_within(&mut command, TIMEOUT);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "gst-launch failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("EOS"), "{stdout}");
+    playbin_plays_to_eos(with_plugin(&mut command, dir), &swarm.magnet(), TIMEOUT);
     // The element's engine kept the data in the user's cache folder.
     let cached = dir.join("cache/piecewise/torrents/sample.mp4");
     assert!(
@@ -119,18 +106,6 @@ fn gst_launch_plays_a_torrent_file_uri_with_peers_from_its_tracker() {
     let swarm = TrackedSwarm::start(dir.path(), 0);
     let file_uri = url::Url::from_file_path(&swarm.torrent).unwrap();
     let mut command = Command::new("gst-launch-1.0");
-    with_plugin(&mut command, dir.path()).args([
-        "playbin",
-        &format!("uri=torrent+{file_uri}"),
-        "video-sink=fakesink",
-        "audio-sink=fakesink",
-    ]);
-    let output = output_within(&mut command, TIMEOUT);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "gst-launch failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("EOS"), "{stdout}");
+    let uri = format!("torrent+{file_uri}");
+    playbin_plays_to_eos(with_plugin(&mut command, dir.path()), &uri, TIMEOUT);
 }

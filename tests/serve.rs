@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::output_within;
 use common::peers::{create_torrent, write_data};
+use common::playbin_plays_to_eos;
 use common::swarm::{PIECE, Swarm};
 use piecewise::engine::limits::MAX_HTTP_CONNECTIONS;
 use piecewise::player::sample::SampleFormat;
@@ -251,22 +251,7 @@ fn stats_json_beside_the_file_follows_the_export_schema() {
 fn souphttpsrc_plays_the_served_url_to_the_end() {
     let (_swarm, server) = serve_swarm(SampleFormat::Mp4H264AacIndexAtEnd);
     let started = Instant::now();
-    let output = output_within(
-        Command::new("gst-launch-1.0").args([
-            "playbin",
-            &format!("uri={}", server.url),
-            "video-sink=fakesink",
-            "audio-sink=fakesink",
-        ]),
-        TIMEOUT,
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "gst-launch failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("EOS"), "{stdout}");
+    playbin_plays_to_eos(&mut Command::new("gst-launch-1.0"), &server.url, TIMEOUT);
     eprintln!("played to EOS in {:?}", started.elapsed());
 }
 

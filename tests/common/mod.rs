@@ -272,6 +272,26 @@ pub fn output_within(command: &mut Command, timeout: Duration) -> std::process::
     wait_output_within(child, timeout)
 }
 
+/// Runs `gst-launch` (a `gst-launch-1.0` command, its environment set)
+/// with `playbin uri=URI` into fake sinks, and asserts it plays to EOS
+/// within `timeout`.
+pub fn playbin_plays_to_eos(gst_launch: &mut Command, uri: &str, timeout: Duration) {
+    gst_launch.args([
+        "playbin",
+        &format!("uri={uri}"),
+        "video-sink=fakesink",
+        "audio-sink=fakesink",
+    ]);
+    let output = output_within(gst_launch, timeout);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "gst-launch failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("EOS"), "{stdout}");
+}
+
 /// Waits for `child` (stdout and stderr piped) to end; kills it and panics
 /// after `timeout`. The pipes are drained meanwhile, so a chatty child
 /// never blocks on a full pipe.
