@@ -1,56 +1,35 @@
-//! Magnet links (BEP 9) against real peers on 127.0.0.1: the info
-//! dictionary is fetched over `ut_metadata`, verified, and the torrent is
-//! then downloaded like one opened from a file.
+//! Magnet links (BEP 9) and trackerless peer discovery against real peers
+//! on 127.0.0.1: the info dictionary is fetched over `ut_metadata`,
+//! verified, and the torrent is then downloaded like one opened from a
+//! file; peers come from the link, a tracker, a loopback-only DHT (BEP 5)
+//! or other peers' PEX messages (BEP 11).
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::dht::LoopbackDht;
 use common::opentracker::Opentracker;
 use common::peers::{
-    assert_same_tree, create_torrent, libtorrent, piecewise, write_multi_file_data,
+    assert_same_tree, libtorrent, libtorrent_seeders, magnet_uri, piecewise, seeded_torrent,
 };
-use piecewise::engine::events::TorrentEvent;
-use piecewise::engine::handle::{Engine, EngineConfig, TorrentSource};
+use piecewise::engine::events::{EngineEvent, PeerSource, TorrentEvent};
+use piecewise::engine::handle::{
+    DhtConfig, Engine, EngineConfig, EngineError, TorrentHandle, TorrentSource,
+};
 use piecewise::engine::limits::MAX_METADATA_BYTES;
 use piecewise::engine::magnet::Magnet;
-use piecewise::engine::metainfo::Metainfo;
-
-/// Data for a multi-file torrent below `dir/seed` and its torrent file.
-fn seeded_torrent(dir: &Path, trackers: &[String]) -> (PathBuf, PathBuf, Metainfo) {
-    let data = write_multi_file_data(&dir.join("seed"), "multi");
-    let torrent = dir.join("multi.torrent");
-    create_torrent(&data, &torrent, 32 * 1024, trackers);
-    let metainfo = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
-    (data, torrent, metainfo)
-}
-
-fn magnet_uri(metainfo: &Metainfo, peers: &[SocketAddr], trackers: &[String]) -> String {
-    let mut uri = format!(
-        "magnet:?xt=urn:btih:{}&dn=multi",
-        metainfo.info_hash.to_hex()
-    );
-    for peer in peers {
-        uri.push_str(&format!("&x.pe={peer}"));
-    }
-    for tracker in trackers {
-        uri.push_str(&format!("&tr={tracker}"));
-    }
-    uri
-}
 
 #[test]
 fn download_resolves_a_magnet_with_only_peer_addresses_and_completes() {
     let dir = tempfile::tempdir().unwrap();
     let (data, torrent, metainfo) = seeded_torrent(dir.path(), &[]);
-    let seeders: Vec<_> = (0..2)
-        .map(|_| libtorrent("seed", &torrent, &dir.path().join("seed"), &[]))
-        .collect();
+    let seeders = libtorrent_seeders(2, &torrent, &dir.path().join("seed"), &[]);
     let addrs: Vec<_> = seeders.iter().map(|s| s.addr).collect();
     let uri = magnet_uri(&metainfo, &addrs, &[]);
 
@@ -328,4 +307,165 @@ fn libtorrent_resolves_a_magnet_from_the_metadata_piecewise_serves() {
         std::fs::read_to_string(&log).unwrap()
     );
     assert_same_tree(&data, &leech_dir.join("multi"));
+}
+
+/// An engine on 127.0.0.1 downloading into `download_dir`, with `dht`.
+async fn loopback_engine(download_dir: &Path, dht: Option<DhtConfig>) -> Engine {
+    let mut config = EngineConfig::new(download_dir);
+    config.listen_ip = [127, 0, 0, 1].into();
+    config.dht = dht;
+    Engine::start(config).await.unwrap()
+}
+
+/// Collects events until the torrent finishes; panics after `timeout`.
+async fn events_until_finished(
+    events: &async_channel::Receiver<EngineEvent>,
+    handle: &TorrentHandle,
+    timeout: Duration,
+) -> Vec<TorrentEvent> {
+    let mut seen = Vec::new();
+    tokio::time::timeout(timeout, async {
+        loop {
+            let kind = events.recv().await.unwrap().kind;
+            if kind == TorrentEvent::Finished {
+                return;
+            }
+            seen.push(kind);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("download did not finish: {:?}; {seen:?}", handle.stats()));
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trackerless_magnet_resolves_through_a_loopback_dht_and_saved_nodes_bootstrap_the_next_run()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (data, torrent, metainfo) = seeded_torrent(dir.path(), &[]);
+    let dht = LoopbackDht::start();
+    let mut seeders = libtorrent_seeders(
+        2,
+        &torrent,
+        &dir.path().join("seed"),
+        &dht.libtorrent_args(),
+    );
+    for seeder in &mut seeders {
+        seeder.wait_for_line("dht announced");
+    }
+    let uri = magnet_uri(&metainfo, &[], &[]);
+    let nodes_file = dir.path().join("state/dht-nodes");
+    // The second run knows no bootstrap node: only the nodes the first
+    // saved.
+    for (run, bootstrap) in [(1, vec![dht.addr.to_string()]), (2, Vec::new())] {
+        let download_dir = dir.path().join(format!("download-{run}"));
+        let engine = loopback_engine(
+            &download_dir,
+            Some(DhtConfig {
+                bootstrap,
+                nodes_file: Some(nodes_file.clone()),
+            }),
+        )
+        .await;
+        let events = engine.events();
+        let source = TorrentSource::from_argument(&uri).unwrap();
+        let handle = tokio::time::timeout(Duration::from_secs(60), engine.add_torrent(source))
+            .await
+            .unwrap_or_else(|_| panic!("run {run}: no metadata through the DHT"))
+            .unwrap();
+        let seen = events_until_finished(&events, &handle, Duration::from_secs(60)).await;
+        assert!(
+            seen.iter().any(|e| matches!(
+                e,
+                TorrentEvent::PeersDiscovered {
+                    source: PeerSource::Dht,
+                    peers: 1..
+                }
+            )),
+            "run {run}: {seen:?}"
+        );
+        assert!(seen.contains(&TorrentEvent::MetadataReceived), "{seen:?}");
+        assert_same_tree(&data, &download_dir.join("multi"));
+        // The table is saved once the torrent's own lookup ends.
+        let saved = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match std::fs::read_to_string(&nodes_file) {
+                    Ok(saved) => return saved,
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("run {run}: routing table not saved"));
+        assert!(
+            saved.lines().all(|line| line.starts_with("127.0.0.1:")),
+            "{saved}"
+        );
+        assert!(saved.lines().count() >= 1, "run {run}: no node saved");
+    }
+}
+
+#[tokio::test]
+async fn magnet_without_peers_or_trackers_is_refused_at_once_when_the_dht_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = loopback_engine(dir.path(), None).await;
+    let uri = format!("magnet:?xt=urn:btih:{}", "ab".repeat(20));
+    let error = engine
+        .add_torrent(TorrentSource::from_argument(&uri).unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(error, EngineError::MagnetWithoutSources),
+        "{error}"
+    );
+    assert!(error.to_string().contains("DHT is off"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeder_known_only_through_another_peers_pex_is_connected_and_serves_the_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, torrent, _) = seeded_torrent(dir.path(), &[]);
+    // Nobody announces the hidden seeder: no tracker, no DHT. Only the
+    // relay, a libtorrent leecher that dials it, knows its address; the
+    // relay downloads so slowly that it has next to nothing to give.
+    let hidden = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
+    let relay = libtorrent(
+        "leech",
+        &torrent,
+        &dir.path().join("relay"),
+        &[
+            "--peer".into(),
+            hidden.addr.to_string(),
+            "--download-limit".into(),
+            "2000".into(),
+        ],
+    );
+    let download_dir = dir.path().join("download");
+    let engine = loopback_engine(&download_dir, None).await;
+    let events = engine.events();
+    let handle = engine
+        .add_torrent(TorrentSource::File(torrent.clone()))
+        .await
+        .unwrap();
+    handle.add_peers(vec![relay.addr]).unwrap();
+    let seen = events_until_finished(&events, &handle, Duration::from_secs(90)).await;
+    let learned = seen
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                TorrentEvent::PeersDiscovered {
+                    source: PeerSource::Pex,
+                    ..
+                }
+            )
+        })
+        .unwrap_or_else(|| panic!("no PEX message: {seen:?}"));
+    let connected = seen
+        .iter()
+        .position(|e| *e == TorrentEvent::PeerConnected(hidden.addr))
+        .unwrap_or_else(|| panic!("hidden seeder never connected: {seen:?}"));
+    assert!(learned < connected, "{seen:?}");
+    assert_same_tree(&data, &download_dir.join("multi"));
 }

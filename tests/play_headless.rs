@@ -24,7 +24,7 @@ fn play(dir: &Path, torrent: &Path, peers: &[String], extra: &[&str]) -> (Output
     let stats = dir.join("stats.json");
     let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
     command
-        .args(["play", "--headless", "--listen-ip", "127.0.0.1"])
+        .args(["play", "--headless", "--listen-ip", "127.0.0.1", "--no-dht"])
         .arg("--download-dir")
         .arg(dir.join("download"))
         .arg("--stats-json")

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
+use crate::cli::progress::DhtOptions;
 use crate::engine::events::TorrentEvent;
 use crate::engine::handle::{Engine, EngineConfig, OriginUse, TorrentSource};
 use crate::engine::picker::{DeadlineParams, Policy};
@@ -59,6 +60,8 @@ pub struct PlayArgs {
     /// (only for blocks peers would deliver late) or always.
     #[arg(long, value_name = "USE", default_value = "avoid-stall", value_parser = crate::cli::parse_origin)]
     pub origin: OriginUse,
+    #[command(flatten)]
+    pub dht: DhtOptions,
     /// Give up when nothing arrives and nothing plays for this long.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
@@ -214,6 +217,7 @@ async fn open(
     config.listen_ip = args.listen_ip;
     config.policy = args.policy.policy();
     config.origin = args.origin;
+    config.dht = args.dht.config();
     let engine = Engine::start(config).await?;
     println!("listening on {}", engine.listen_addr());
     recorder.event(Instant::now(), EventKind::TorrentAdded);

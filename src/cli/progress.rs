@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::engine::events::{EngineEvent, TorrentEvent, TorrentState};
-use crate::engine::handle::{Engine, EngineConfig, OriginUse, TorrentHandle, TorrentSource};
+use crate::engine::handle::{
+    DhtConfig, Engine, EngineConfig, OriginUse, TorrentHandle, TorrentSource,
+};
 use crate::engine::picker::Policy;
 
 #[derive(Args, Debug)]
@@ -27,6 +29,36 @@ pub struct TorrentOptions {
     /// Download limit in bytes per second; 0 means none.
     #[arg(long, default_value_t = 0)]
     pub download_limit: u64,
+    #[command(flatten)]
+    pub dht: DhtOptions,
+}
+
+/// How the mainline DHT is joined, for every verb that runs an engine.
+#[derive(Args, Debug)]
+pub struct DhtOptions {
+    /// Do not use the DHT: peers come from trackers, the link and PEX only.
+    #[arg(long)]
+    pub no_dht: bool,
+    /// Join the DHT through this node instead of the public routers
+    /// (repeatable). The routing table saved between runs is then neither
+    /// read nor written, so a private DHT stays apart from the public one.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_dht")]
+    pub dht_bootstrap: Vec<String>,
+}
+
+impl DhtOptions {
+    pub fn config(&self) -> Option<DhtConfig> {
+        if self.no_dht {
+            None
+        } else if self.dht_bootstrap.is_empty() {
+            Some(DhtConfig::default())
+        } else {
+            Some(DhtConfig {
+                bootstrap: self.dht_bootstrap.clone(),
+                nodes_file: None,
+            })
+        }
+    }
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -69,6 +101,7 @@ pub async fn start(
     config.upload_rate_limit = options.upload_limit;
     config.download_rate_limit = options.download_limit;
     config.origin = origin;
+    config.dht = options.dht.config();
     config.policy = policy;
     let engine = Engine::start(config).await?;
     match notice {
@@ -102,6 +135,9 @@ async fn show_metadata_progress(events: async_channel::Receiver<EngineEvent>) {
             TorrentEvent::LookingForPeers => eprintln!("looking for peers"),
             TorrentEvent::FetchingMetadata { peers } => {
                 eprintln!("fetching metadata ({peers} peers)");
+            }
+            TorrentEvent::PeersDiscovered { source, peers } => {
+                eprintln!("found {peers} peers through {source:?}");
             }
             TorrentEvent::MetadataReceived => {
                 eprintln!("metadata received");

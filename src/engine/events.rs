@@ -15,9 +15,14 @@ pub struct EngineEvent {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TorrentEvent {
-    /// A magnet link is being resolved: trackers and the link's peers are
-    /// being asked for peers.
+    /// A magnet link is being resolved: trackers, the DHT and the link's
+    /// peers are being asked for peers.
     LookingForPeers,
+    /// New addresses learned without a tracker, to connect to.
+    PeersDiscovered {
+        source: PeerSource,
+        peers: usize,
+    },
     /// The info dictionary is being fetched from this many peers at once.
     FetchingMetadata {
         peers: usize,
@@ -56,6 +61,15 @@ pub enum TorrentEvent {
     Finished,
     /// The torrent stopped on an error it cannot recover from (disk).
     Error(String),
+}
+
+/// Where peers without a tracker come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerSource {
+    /// The mainline DHT (BEP 5).
+    Dht,
+    /// Another peer's `ut_pex` message (BEP 11).
+    Pex,
 }
 
 /// Where a torrent is in its life.

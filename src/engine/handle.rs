@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::engine::bitfield::Bitfield;
+use crate::engine::dht::{DhtError, DhtNode};
 use crate::engine::events::{EngineEvent, PeerSnapshot, PieceState, TorrentStats};
 use crate::engine::limits::{EVENT_QUEUE_CAPACITY, MAX_CONNECTIONS, MAX_TORRENT_FILE_BYTES};
 use crate::engine::magnet::{Magnet, MagnetError};
@@ -28,6 +29,9 @@ use crate::engine::torrent::{self, TorrentCommand, TorrentOutputs, TorrentParams
 pub use crate::engine::picker::{DeadlineParams, Policy};
 /// Likewise how much web seeds (the origin) are used.
 pub use crate::engine::webseed::OriginUse;
+
+/// The DHT settings are part of the engine's configuration too.
+pub use crate::engine::dht::DhtConfig;
 
 /// How the engine runs.
 #[derive(Clone, Debug)]
@@ -45,6 +49,11 @@ pub struct EngineConfig {
     pub policy: Policy,
     /// How much new torrents use their web seeds.
     pub origin: OriginUse,
+    /// The mainline DHT (BEP 5), or `None` for no DHT. `new` leaves it off,
+    /// so an engine embedded in a test never reaches the public DHT; the
+    /// command line and the window turn it on with `DhtConfig::default()`
+    /// (the public routers).
+    pub dht: Option<DhtConfig>,
 }
 
 impl EngineConfig {
@@ -57,6 +66,7 @@ impl EngineConfig {
             download_rate_limit: 0,
             policy: Policy::default(),
             origin: OriginUse::default(),
+            dht: None,
         }
     }
 }
@@ -81,8 +91,12 @@ pub enum EngineError {
     Metainfo(#[from] MetainfoError),
     #[error("invalid magnet link: {0}")]
     Magnet(#[from] MagnetError),
-    #[error("the magnet link names no peers and no trackers to ask for the torrent")]
+    #[error(
+        "the magnet link names no peers and no trackers, and the DHT is off: nowhere to ask for the torrent"
+    )]
     MagnetWithoutSources,
+    #[error(transparent)]
+    Dht(#[from] DhtError),
     #[error("torrent {0} is already added")]
     AlreadyAdded(InfoHash),
     #[error("the torrent is no longer running")]
@@ -135,14 +149,24 @@ impl Engine {
             .local_addr()
             .map_err(|source| EngineError::Listen { addr, source })?;
         let (events_tx, events) = async_channel::bounded(EVENT_QUEUE_CAPACITY);
-        let shared = Arc::new(SessionShared::new(
+        let mut shared = SessionShared::new(
             listen_addr.port(),
             config.download_dir,
             config.upload_rate_limit,
             config.download_rate_limit,
             MAX_CONNECTIONS,
             events_tx,
-        ));
+        );
+        shared.listen_ip = listen_addr.ip();
+        if let Some(dht) = config.dht {
+            // The mainline node speaks IPv4 only.
+            let bind_ip = match listen_addr.ip() {
+                IpAddr::V4(ip) => ip,
+                IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+            };
+            shared.dht = Some(DhtNode::start(dht, bind_ip, listen_addr.port()).await?);
+        }
+        let shared = Arc::new(shared);
         let listener = tokio::spawn(session::listen(listener, shared.clone()));
         Ok(Engine {
             shared,
@@ -159,6 +183,14 @@ impl Engine {
     /// Where peers can reach us.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen_addr
+    }
+
+    /// Where the DHT node listens (UDP), when the DHT is on.
+    pub async fn dht_addr(&self) -> Option<SocketAddr> {
+        match &self.shared.dht {
+            Some(dht) => Some(SocketAddr::V4(dht.local_addr().await)),
+            None => None,
+        }
     }
 
     /// The event stream of every torrent of this engine.
@@ -188,7 +220,10 @@ impl Engine {
                 Vec::new(),
             ),
             TorrentSource::Magnet(magnet) => {
-                if magnet.peers.is_empty() && magnet.trackers.is_empty() {
+                if magnet.peers.is_empty()
+                    && magnet.trackers.is_empty()
+                    && self.shared.dht.is_none()
+                {
                     return Err(EngineError::MagnetWithoutSources);
                 }
                 if self.shared.torrents().contains_key(&magnet.info_hash) {

@@ -179,3 +179,14 @@ pub const WEB_SEED_SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
 /// index at the end); a web page that reached the port through DNS
 /// rebinding could open hundreds, each a read head and a socket.
 pub const MAX_HTTP_CONNECTIONS: usize = 16;
+
+/// Least time between two PEX messages we send to one peer (BEP 11: at
+/// most one a minute). A peer's messages that come sooner than half of it
+/// after the last one we took are ignored, so a chatty peer cannot make us
+/// churn through candidates (half: honest timers jitter).
+pub const PEX_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Most DHT nodes saved between runs (and read back), one `IP:PORT` a
+/// line: a full routing table of 160 buckets × 8 nodes, so the file stays
+/// a few KiB whatever it holds.
+pub const MAX_SAVED_DHT_NODES: usize = 1280;

@@ -1,5 +1,5 @@
 //! Resolving a magnet link (BEP 9): one task per magnet connects to the
-//! link's peers (`x.pe`) and its trackers' peers, asks each for the info
+//! link's peers (`x.pe`), its trackers' peers and the DHT's, asks each for the info
 //! dictionary over `ut_metadata`, and returns the first copy whose SHA-1 is
 //! the info-hash. The torrent task starts only then, exactly as for a file.
 //!
@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
 
-use crate::engine::events::{EngineEvent, TorrentEvent};
+use crate::engine::events::{EngineEvent, PeerSource, TorrentEvent};
 use crate::engine::limits::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT};
 use crate::engine::magnet::Magnet;
 use crate::engine::metainfo::{InfoHash, Metainfo};
@@ -114,10 +114,13 @@ struct Candidates {
 }
 
 impl Candidates {
-    fn add(&mut self, addr: SocketAddr) {
-        if self.known.insert(addr) {
+    /// Queues `addr` unless it is known already; says whether it was new.
+    fn add(&mut self, addr: SocketAddr) -> bool {
+        let new = self.known.insert(addr);
+        if new {
             self.queue.push_back(addr);
         }
+        new
     }
 }
 
@@ -126,13 +129,17 @@ async fn run(magnet: Magnet, shared: Arc<SessionShared>) -> FetchedMetadata {
     let emit = |kind| shared.emit(EngineEvent { info_hash, kind });
     emit(TorrentEvent::LookingForPeers);
     let (found_tx, mut found) = mpsc::channel::<Vec<SocketAddr>>(16);
-    let mut trackers = JoinSet::new();
+    let mut sources = JoinSet::new();
     for url in &magnet.trackers {
-        trackers.spawn(announce_until_stopped(
+        sources.spawn(announce_until_stopped(
             url.clone(),
             announce_request(info_hash, &shared),
             found_tx.clone(),
         ));
+    }
+    let (dht_tx, mut dht_found) = mpsc::channel::<Vec<SocketAddr>>(16);
+    if let Some(dht) = &shared.dht {
+        sources.spawn(dht.clone().discover(info_hash, shared.listen_port, dht_tx));
     }
     let mut candidates = Candidates {
         queue: VecDeque::new(),
@@ -164,6 +171,15 @@ async fn run(magnet: Magnet, shared: Arc<SessionShared>) -> FetchedMetadata {
             Some(addrs) = found.recv() => {
                 for addr in addrs {
                     candidates.add(addr);
+                }
+            }
+            Some(addrs) = dht_found.recv() => {
+                let new = addrs
+                    .into_iter()
+                    .filter(|&addr| !shared.is_own_address(addr) && candidates.add(addr))
+                    .count();
+                if new > 0 {
+                    emit(TorrentEvent::PeersDiscovered { source: PeerSource::Dht, peers: new });
                 }
             }
             Some(addr) = retries.recv() => candidates.queue.push_back(addr),

@@ -6,6 +6,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod compact;
 pub mod create;
+pub mod dht;
 pub mod events;
 pub mod handle;
 mod http_guard;

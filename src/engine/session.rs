@@ -3,6 +3,7 @@
 //! listener that routes incoming peers to their torrent by info-hash.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::engine::dht::DhtNode;
 use crate::engine::events::EngineEvent;
 use crate::engine::limits::HANDSHAKE_TIMEOUT;
 use crate::engine::metainfo::InfoHash;
@@ -20,8 +22,13 @@ use crate::engine::wire::Handshake;
 
 pub(crate) struct SessionShared {
     pub peer_id: [u8; 20],
-    /// Our listen port, announced to trackers.
+    /// Our listen port, announced to trackers and the DHT.
     pub listen_port: u16,
+    /// The address the listener is bound to (unspecified: every address),
+    /// so that peer exchange does not hand us our own address.
+    pub listen_ip: IpAddr,
+    /// The engine's DHT node, when the DHT is on.
+    pub dht: Option<DhtNode>,
     pub download_dir: PathBuf,
     pub upload_limit: Arc<RateLimiter>,
     pub download_limit: Arc<RateLimiter>,
@@ -44,6 +51,8 @@ impl SessionShared {
         Self {
             peer_id: new_peer_id(),
             listen_port,
+            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            dht: None,
             download_dir,
             upload_limit: Arc::new(RateLimiter::new(upload_limit)),
             download_limit: Arc::new(RateLimiter::new(download_limit)),
@@ -52,6 +61,16 @@ impl SessionShared {
             events,
             torrents: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether `addr` is our own listener, as far as we can tell without
+    /// knowing our public address (a handshake with our own peer id is
+    /// refused later anyway).
+    pub fn is_own_address(&self, addr: SocketAddr) -> bool {
+        addr.port() == self.listen_port
+            && (addr.ip() == self.listen_ip
+                || addr.ip().is_loopback()
+                || addr.ip().is_unspecified())
     }
 
     pub fn next_peer_key(&self) -> PeerKey {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub mod dht;
 pub mod nginx;
 pub mod opentracker;
 pub mod peers;

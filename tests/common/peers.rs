@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use piecewise::engine::metainfo::Metainfo;
+
 /// Writes deterministic pseudo-random bytes (xorshift, seeded per file).
 pub fn write_data(path: &Path, len: usize, seed: u64) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -31,6 +33,33 @@ pub fn write_multi_file_data(root: &Path, name: &str) -> PathBuf {
     write_data(&dir.join("sub/deeper/c.bin"), 33, 3);
     write_data(&dir.join("d.bin"), 1_048_576, 4);
     dir
+}
+
+/// The multi-file data below `dir/seed/multi` and its torrent
+/// `dir/multi.torrent` naming `trackers` (the info-hash does not depend on
+/// them, so a tracker can be whitelisted before the torrent names it).
+pub fn seeded_torrent(dir: &Path, trackers: &[String]) -> (PathBuf, PathBuf, Metainfo) {
+    let data = write_multi_file_data(&dir.join("seed"), "multi");
+    let torrent = dir.join("multi.torrent");
+    create_torrent(&data, &torrent, 32 * 1024, trackers);
+    let metainfo = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
+    (data, torrent, metainfo)
+}
+
+/// A magnet link for `metainfo` naming `peers` (`x.pe`) and `trackers`.
+pub fn magnet_uri(metainfo: &Metainfo, peers: &[SocketAddr], trackers: &[String]) -> String {
+    let mut uri = format!(
+        "magnet:?xt=urn:btih:{}&dn={}",
+        metainfo.info_hash.to_hex(),
+        metainfo.info.name
+    );
+    for peer in peers {
+        uri.push_str(&format!("&x.pe={peer}"));
+    }
+    for tracker in trackers {
+        uri.push_str(&format!("&tr={tracker}"));
+    }
+    uri
 }
 
 /// Makes a torrent of `path` with `piecewise create`.
@@ -94,7 +123,7 @@ pub struct Peer {
 }
 
 impl Peer {
-    fn spawn(mut command: Command) -> Peer {
+    pub fn spawn(mut command: Command) -> Peer {
         let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
         let (addr, stdout) = read_listen_addr(child.stdout.take().unwrap());
         Peer {
@@ -153,14 +182,29 @@ pub fn libtorrent(role: &str, torrent: &Path, save_dir: &Path, extra: &[String])
     Peer::spawn(command)
 }
 
-/// `piecewise VERB ... TORRENT` listening on 127.0.0.1; stderr is kept in
-/// `log` for assertions and failure messages.
+/// `count` libtorrent seeders of `torrent`, the data in `save_dir`.
+pub fn libtorrent_seeders(
+    count: usize,
+    torrent: &Path,
+    save_dir: &Path,
+    extra: &[String],
+) -> Vec<Peer> {
+    (0..count)
+        .map(|_| libtorrent("seed", torrent, save_dir, extra))
+        .collect()
+}
+
+/// `piecewise VERB ... TORRENT` listening on 127.0.0.1, without the DHT
+/// unless `args` name loopback bootstrap nodes (tests never reach the
+/// public DHT); stderr is kept in `log` for assertions and failure
+/// messages.
 pub fn piecewise(verb: &str, args: &[String], torrent: &Path, log: &Path) -> Peer {
     let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
+    command.arg(verb).arg("--listen-ip").arg("127.0.0.1");
+    if !args.iter().any(|arg| arg == "--dht-bootstrap") {
+        command.arg("--no-dht");
+    }
     command
-        .arg(verb)
-        .arg("--listen-ip")
-        .arg("127.0.0.1")
         .args(args)
         .arg(torrent)
         .stderr(std::fs::File::create(log).unwrap());

@@ -63,7 +63,7 @@ def main():
             cpu0 = children_cpu()
             t0 = time.time()
             subprocess.run(
-                [piecewise, "download", "--listen-ip", "127.0.0.1",
+                [piecewise, "download", "--listen-ip", "127.0.0.1", "--no-dht",
                  "--download-dir", dl, "--peer", f"127.0.0.1:{port}", torrent],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             results["piecewise"] = (time.time() - t0, children_cpu() - cpu0)

@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use crate::engine::bitfield::Bitfield;
 use crate::engine::picker::PeerKey;
-use crate::engine::wire::BlockRequest;
+use crate::engine::wire::{BlockRequest, PexMessage};
 
 /// What the torrent task tells a peer session to do.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ pub enum PeerCommand {
     NotInterested,
     /// We verified this piece.
     Have(u32),
+    /// Tell the peer about other peers (sent only if it speaks `ut_pex`).
+    Pex(PexMessage),
     Disconnect,
 }
 
@@ -63,11 +65,16 @@ pub enum PeerEventKind {
     /// The peer will not send this block (Fast extension).
     Rejected(BlockRequest),
     /// The peer's BEP 10 handshake: how many requests it accepts in
-    /// flight (`reqq`) and its client's name (`v`, length-limited).
+    /// flight (`reqq`), its client's name (`v`, length-limited), its
+    /// listen port (`p`), and whether it takes `ut_pex` messages.
     Extensions {
         request_queue: Option<u32>,
         client: Option<String>,
+        listen_port: Option<u16>,
+        pex: bool,
     },
+    /// Peers the peer says it is connected to (`ut_pex` added).
+    Pex(Vec<SocketAddr>),
     /// The peer lets us request this piece even while it chokes us.
     AllowedFast(u32),
     /// The session ended; `reason` says why, for logs and events.

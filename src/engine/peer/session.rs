@@ -16,16 +16,17 @@ use super::{PeerCommand, PeerEvent, PeerEventKind};
 use crate::engine::bitfield::Bitfield;
 use crate::engine::limits::{
     CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, KEEPALIVE_INTERVAL, MAX_BLOCK_BYTES, MAX_INVALID_REQUESTS,
-    MAX_QUEUED_REQUESTS, PEER_SILENCE_TIMEOUT,
+    MAX_QUEUED_REQUESTS, PEER_SILENCE_TIMEOUT, PEX_INTERVAL,
 };
 use crate::engine::metainfo::Metainfo;
 use crate::engine::picker::PeerKey;
 use crate::engine::rate_limit::{RateLimiter, RateMeter};
 use crate::engine::storage::Storage;
 use crate::engine::wire::metadata::OUR_UT_METADATA_ID;
+use crate::engine::wire::pex::OUR_UT_PEX_ID;
 use crate::engine::wire::{
     BlockRequest, EXTENSION_HANDSHAKE_ID, ExtensionHandshake, Handshake, Message, MessageCodec,
-    MetadataMessage, Reserved, UT_METADATA, WireError,
+    MetadataMessage, PexMessage, Reserved, UT_METADATA, UT_PEX, WireError,
 };
 
 /// Messages the reader may parse ahead of the session: enough to keep the
@@ -46,6 +47,9 @@ pub struct PeerParams {
     pub addr: SocketAddr,
     pub metainfo: Arc<Metainfo>,
     pub our_peer_id: [u8; 20],
+    /// Where we accept peers, told in our BEP 10 handshake so that peers
+    /// that did not dial us can pass our address on.
+    pub listen_port: u16,
     /// Our verified pieces: what we announce and may serve.
     pub have: watch::Receiver<Bitfield>,
     pub storage: Arc<Storage>,
@@ -184,6 +188,10 @@ struct Session<'a, W> {
     last_write: Instant,
     /// The id the peer wants `ut_metadata` messages under, if it speaks it.
     their_ut_metadata: Option<u8>,
+    /// The id the peer wants `ut_pex` messages under, if it speaks it.
+    their_ut_pex: Option<u8>,
+    /// When the peer's last `ut_pex` message was taken.
+    last_pex_received: Option<Instant>,
 }
 
 impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
@@ -210,6 +218,8 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
             invalid_requests: 0,
             last_write: Instant::now(),
             their_ut_metadata: None,
+            their_ut_pex: None,
+            last_pex_received: None,
         };
         session
             .report(PeerEventKind::Connected {
@@ -309,9 +319,15 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
     }
 
     fn send_extension_handshake(&mut self) {
-        // We serve our info dictionary to peers resolving a magnet link.
+        // We serve our info dictionary to peers resolving a magnet link,
+        // and trade peers, except for private torrents (BEP 27).
+        let mut extensions = vec![(UT_METADATA.to_owned(), OUR_UT_METADATA_ID)];
+        if !self.params.metainfo.info.private {
+            extensions.push((UT_PEX.to_owned(), OUR_UT_PEX_ID));
+        }
         let handshake = ExtensionHandshake {
-            extensions: [(UT_METADATA.to_owned(), OUR_UT_METADATA_ID)].into(),
+            extensions: extensions.into_iter().collect(),
+            listen_port: Some(self.params.listen_port).filter(|&port| port != 0),
             client: Some(concat!("Piecewise ", env!("CARGO_PKG_VERSION")).to_owned()),
             request_queue: Some(MAX_QUEUED_REQUESTS as u32),
             metadata_size: u32::try_from(self.params.metainfo.info_bytes.len())
@@ -371,6 +387,14 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
             PeerCommand::Interested => self.send(&Message::Interested),
             PeerCommand::NotInterested => self.send(&Message::NotInterested),
             PeerCommand::Have(piece) => self.send(&Message::Have(piece)),
+            PeerCommand::Pex(message) => {
+                if let Some(id) = self.their_ut_pex {
+                    self.send(&Message::Extended {
+                        id,
+                        payload: message.encode(),
+                    });
+                }
+            }
             PeerCommand::Disconnect => return Err(SessionEnd::Disconnected),
         }
         Ok(())
@@ -410,13 +434,20 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
                 if id == EXTENSION_HANDSHAKE_ID {
                     let handshake = ExtensionHandshake::decode(&payload)?;
                     self.their_ut_metadata = handshake.extensions.get(UT_METADATA).copied();
+                    if !self.params.metainfo.info.private {
+                        self.their_ut_pex = handshake.extensions.get(UT_PEX).copied();
+                    }
                     self.report(PeerEventKind::Extensions {
                         request_queue: handshake.request_queue,
                         client: handshake.client,
+                        listen_port: handshake.listen_port,
+                        pex: self.their_ut_pex.is_some(),
                     })
                     .await?;
                 } else if id == OUR_UT_METADATA_ID {
                     self.on_metadata_message(&payload)?;
+                } else if id == OUR_UT_PEX_ID && self.their_ut_pex.is_some() {
+                    self.on_pex_message(&payload).await?;
                 }
                 // Extensions we do not speak are ignored; the codec
                 // already bounded their size.
@@ -493,6 +524,32 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
             payload: answer.encode(),
         });
         Ok(())
+    }
+
+    /// Passes on the peers a `ut_pex` message adds. Messages sooner than
+    /// half a `PEX_INTERVAL` after the last one taken are ignored (honest
+    /// peers send one a minute), and so are malformed ones: PEX is a hint,
+    /// not worth a connection.
+    async fn on_pex_message(&mut self, payload: &Bytes) -> Result<(), SessionEnd> {
+        let now = Instant::now();
+        if self
+            .last_pex_received
+            .is_some_and(|last| now.duration_since(last) < PEX_INTERVAL / 2)
+        {
+            return Ok(());
+        }
+        self.last_pex_received = Some(now);
+        match PexMessage::decode(payload) {
+            Ok(message) if !message.added.is_empty() => {
+                let added = message.added.into_iter().map(|(addr, _)| addr).collect();
+                self.report(PeerEventKind::Pex(added)).await
+            }
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::debug!(peer = %self.params.addr, %error, "ignoring a PEX message");
+                Ok(())
+            }
+        }
     }
 
     fn request_is_valid(&self, request: &BlockRequest) -> bool {
@@ -631,6 +688,7 @@ mod tests {
             addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             metainfo: Arc::new(metainfo),
             our_peer_id: [2; 20],
+            listen_port: 0,
             have,
             storage: Arc::new(storage),
             upload_limit: Arc::new(RateLimiter::new(0)),

@@ -41,6 +41,11 @@ impl Candidates {
         true
     }
 
+    /// Remembers `addr` if it is not known yet; says whether it was new.
+    pub fn add_new(&mut self, addr: SocketAddr, now: Instant) -> bool {
+        !self.addresses.contains_key(&addr) && self.add(addr, now)
+    }
+
     /// Addresses due for a connection attempt, except `connected` ones.
     pub fn due(&self, now: Instant, connected: &HashSet<SocketAddr>) -> Vec<SocketAddr> {
         self.addresses

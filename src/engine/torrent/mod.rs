@@ -4,6 +4,7 @@
 
 mod candidates;
 mod choker;
+mod peer_exchange;
 mod pipeline;
 mod strikes;
 mod web_seeds;
@@ -20,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 
 use crate::engine::bitfield::Bitfield;
 use crate::engine::events::{
-    EngineEvent, PeerSnapshot, PieceState, TorrentEvent, TorrentState, TorrentStats,
+    EngineEvent, PeerSnapshot, PeerSource, PieceState, TorrentEvent, TorrentState, TorrentStats,
 };
 use crate::engine::limits::{MAX_PEERS_PER_TORRENT, SNUB_TIMEOUT};
 use crate::engine::metainfo::Metainfo;
@@ -32,12 +33,13 @@ use crate::engine::storage::{Storage, StorageError};
 use crate::engine::stream::{StreamDemands, StreamUpdate};
 use crate::engine::tracker::{AnnounceTarget, Announcer, TrackerEvent, TransferStats};
 use crate::engine::webseed::{OriginUse, WebSeedError, WebSeedEvent};
-use crate::engine::wire::{BLOCK_SIZE, BlockRequest, Handshake};
+use crate::engine::wire::{BLOCK_SIZE, BlockRequest, Handshake, PexFlags};
 use candidates::Candidates;
 use choker::{
     ChokeCandidate, OPTIMISTIC_UNCHOKE_INTERVAL, RECHOKE_INTERVAL, REGULAR_UNCHOKE_SLOTS,
     peers_to_unchoke,
 };
+use peer_exchange::PexState;
 use pipeline::MAX_REQUESTS_IN_FLIGHT;
 use strikes::{HashFailureStrikes, Supplier};
 use web_seeds::WebSeed;
@@ -195,6 +197,11 @@ struct Peer {
     max_requests: usize,
     /// Its client's name, from the BEP 10 handshake.
     client: Option<String>,
+    /// Where the peer accepts connections: the address we dialled, or for
+    /// an incoming peer its IP with the port of its BEP 10 handshake.
+    listen_addr: Option<SocketAddr>,
+    /// What we told it over `ut_pex`; `None` if it does not speak it.
+    pex: Option<PexState>,
 }
 
 impl Peer {
@@ -264,6 +271,11 @@ struct TorrentTask {
     checked: mpsc::UnboundedReceiver<PieceChecked>,
     /// Announces while the torrent runs; `None` when paused or trackerless.
     announcer: Option<Announcer>,
+    /// Looks the torrent up in the DHT and announces it while it runs;
+    /// `None` when paused, private or without DHT.
+    dht_lookup: Option<tokio::task::JoinHandle<()>>,
+    dht_peers_tx: mpsc::Sender<Vec<SocketAddr>>,
+    dht_peers: mpsc::Receiver<Vec<SocketAddr>>,
     transfer: watch::Sender<TransferStats>,
     tracker_events_tx: mpsc::Sender<TrackerEvent>,
     tracker_events: mpsc::Receiver<TrackerEvent>,
@@ -317,6 +329,7 @@ impl TorrentTask {
         let (checked_tx, checked) = mpsc::unbounded_channel();
         let (tracker_events_tx, tracker_events) = mpsc::channel(TRACKER_EVENT_QUEUE);
         let (web_seed_events_tx, web_seed_events) = mpsc::channel(PEER_EVENT_QUEUE);
+        let (dht_peers_tx, dht_peers) = mpsc::channel(TRACKER_EVENT_QUEUE);
         let left = metainfo.info.total_length
             - have
                 .iter_set()
@@ -349,6 +362,9 @@ impl TorrentTask {
             checked_tx,
             checked,
             announcer: None,
+            dht_lookup: None,
+            dht_peers_tx,
+            dht_peers,
             transfer: watch::Sender::new(TransferStats {
                 left,
                 ..TransferStats::default()
@@ -407,6 +423,7 @@ impl TorrentTask {
                 Some(checked) = self.checked.recv() => self.on_piece_checked(checked),
                 Some(event) = self.tracker_events.recv() => self.on_tracker_event(event),
                 Some(event) = self.web_seed_events.recv() => self.on_web_seed_event(event),
+                Some(addrs) = self.dht_peers.recv() => self.on_discovered(PeerSource::Dht, addrs),
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -415,6 +432,17 @@ impl TorrentTask {
     }
 
     fn start_announcer(&mut self) {
+        // BEP 27: a private torrent's peers come from its trackers only.
+        if let Some(dht) = &self.shared.dht
+            && self.dht_lookup.is_none()
+            && !self.metainfo.info.private
+        {
+            self.dht_lookup = Some(tokio::spawn(dht.clone().discover(
+                self.metainfo.info_hash,
+                self.shared.listen_port,
+                self.dht_peers_tx.clone(),
+            )));
+        }
         if self.announcer.is_some() || self.metainfo.trackers.is_empty() {
             return;
         }
@@ -434,6 +462,9 @@ impl TorrentTask {
 
     /// Stops announcing; the `stopped` announce goes out in the background.
     fn stop_announcer(&mut self) {
+        if let Some(lookup) = self.dht_lookup.take() {
+            lookup.abort();
+        }
         if let Some(announcer) = self.announcer.take() {
             tokio::spawn(announcer.stop());
         }
@@ -453,6 +484,24 @@ impl TorrentTask {
             TrackerEvent::Error { url, message } => {
                 self.emit(TorrentEvent::TrackerError { url, message });
             }
+        }
+    }
+
+    /// Peers from the DHT or from other peers' PEX messages.
+    fn on_discovered(&mut self, source: PeerSource, addrs: Vec<SocketAddr>) {
+        let now = Instant::now();
+        let mut new = 0;
+        for addr in addrs {
+            if !self.shared.is_own_address(addr)
+                && !self.banned.contains(&addr.ip())
+                && self.candidates.add_new(addr, now)
+            {
+                new += 1;
+            }
+        }
+        if new > 0 {
+            self.emit(TorrentEvent::PeersDiscovered { source, peers: new });
+            self.connect_more();
         }
     }
 
@@ -674,12 +723,8 @@ impl TorrentTask {
             return;
         }
         let now = Instant::now();
-        let connected: HashSet<SocketAddr> = self
-            .peers
-            .values()
-            .filter(|p| p.outgoing)
-            .map(|p| p.addr)
-            .collect();
+        let connected: HashSet<SocketAddr> =
+            self.peers.values().filter_map(|p| p.listen_addr).collect();
         for addr in self.candidates.due(now, &connected) {
             if self.peers.len() >= MAX_PEERS_PER_TORRENT {
                 break;
@@ -706,6 +751,7 @@ impl TorrentTask {
             addr,
             metainfo: self.metainfo.clone(),
             our_peer_id: self.shared.peer_id,
+            listen_port: self.shared.listen_port,
             have: self.outputs.have.subscribe(),
             storage: self.storage.clone(),
             upload_limit: self.shared.upload_limit.clone(),
@@ -747,6 +793,8 @@ impl TorrentTask {
                 snubbed: false,
                 max_requests: MAX_REQUESTS_IN_FLIGHT,
                 client: None,
+                listen_addr: outgoing.then_some(addr),
+                pex: None,
             },
         );
     }
@@ -834,12 +882,23 @@ impl TorrentTask {
             PeerEventKind::Extensions {
                 request_queue,
                 client,
+                listen_port,
+                pex,
             } => {
                 if let Some(queue) = request_queue {
                     peer.max_requests = (queue as usize).clamp(1, MAX_REQUESTS_IN_FLIGHT);
                 }
                 peer.client = client;
+                if let Some(port) = listen_port
+                    && !peer.outgoing
+                {
+                    peer.listen_addr = Some(SocketAddr::new(peer.addr.ip(), port));
+                }
+                if pex && peer.pex.is_none() {
+                    peer.pex = Some(PexState::default());
+                }
             }
+            PeerEventKind::Pex(addrs) => self.on_discovered(PeerSource::Pex, addrs),
             PeerEventKind::AllowedFast(piece) => {
                 peer.allowed_fast.set(piece);
                 self.request_blocks(key);
@@ -1177,7 +1236,43 @@ impl TorrentTask {
         }
         self.request_from_all();
         self.connect_more();
+        self.exchange_peers(now);
         self.publish_stats();
+    }
+
+    /// Sends each peer that speaks `ut_pex` what changed among the others,
+    /// at most once per `PEX_INTERVAL` each.
+    fn exchange_peers(&mut self, now: Instant) {
+        if self.metainfo.info.private {
+            return;
+        }
+        let connected: HashMap<SocketAddr, PexFlags> = self
+            .peers
+            .values()
+            .filter(|p| p.handshaken)
+            .filter_map(|p| {
+                let mut flags = 0;
+                if p.outgoing {
+                    flags |= PexFlags::REACHABLE;
+                }
+                if p.pieces.is_full() {
+                    flags |= PexFlags::SEED;
+                }
+                Some((p.listen_addr?, PexFlags(flags)))
+            })
+            .collect();
+        for peer in self.peers.values_mut().filter(|p| p.handshaken) {
+            let Some(pex) = &mut peer.pex else {
+                continue;
+            };
+            let mut others = connected.clone();
+            if let Some(own) = peer.listen_addr {
+                others.remove(&own);
+            }
+            if let Some(message) = pex.next_message(now, &others) {
+                let _ = peer.commands.send(PeerCommand::Pex(message));
+            }
+        }
     }
 
     /// A peer that stopped sending: its blocks go to others, and it keeps

@@ -13,6 +13,9 @@ use crate::engine::limits::{MAX_EXTENDED_MESSAGE_BYTES, MAX_PEX_PEERS};
 /// The extension's name in BEP 10 handshakes.
 pub const UT_PEX: &str = "ut_pex";
 
+/// The extended message id we ask peers to send `ut_pex` under.
+pub const OUR_UT_PEX_ID: u8 = 1;
+
 /// What a peer says about a peer it adds (one byte each, BEP 11).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PexFlags(pub u8);
