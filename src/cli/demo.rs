@@ -111,7 +111,14 @@ impl Seeder {
     ) -> anyhow::Result<Self> {
         let mut command = Command::new(program);
         command
-            .args(["seed", "--listen-ip", "127.0.0.1", "--upload-limit"])
+            // The demo swarm is loopback only: no public DHT.
+            .args([
+                "seed",
+                "--listen-ip",
+                "127.0.0.1",
+                "--no-dht",
+                "--upload-limit",
+            ])
             .arg(upload_limit.to_string())
             .arg("--download-dir")
             .arg(data_dir)
