@@ -18,7 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 /// `piecewise cat` of the swarm's torrent, stdout and stderr piped.
 fn cat(swarm: &Swarm, dir: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_piecewise"))
-        .args(["cat", "--listen-ip", "127.0.0.1", "--peer"])
+        .args(["cat", "--listen-ip", "127.0.0.1", "--no-dht", "--peer"])
         .arg(swarm.seeder.addr.to_string())
         .arg("--download-dir")
         .arg(dir)
