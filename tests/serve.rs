@@ -33,7 +33,13 @@ impl Server {
     fn start(dir: &Path, torrent: &Path, peers: &[String]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
         command
-            .args(["serve", "--listen-ip", "127.0.0.1", "--no-dht", "--download-dir"])
+            .args([
+                "serve",
+                "--listen-ip",
+                "127.0.0.1",
+                "--no-dht",
+                "--download-dir",
+            ])
             .arg(dir.join("download"));
         for peer in peers {
             command.arg("--peer").arg(peer);
