@@ -5,55 +5,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::peers::{create_torrent, libtorrent, write_data};
 use common::swarm::{PIECE, Swarm};
-use common::{ten_second_video, write_video};
+use common::{play_headless, ten_second_video, write_video};
 use piecewise::engine::metainfo::Metainfo;
 use piecewise::player::sample::SampleFormat;
 use piecewise::stats::schema::{EventKind, Run};
-
-/// Longest a headless run may take before the test calls it a hang.
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Runs `piecewise play --headless` with `extra` arguments; kills it after
-/// `RUN_TIMEOUT`.
-fn play(dir: &Path, torrent: &Path, peers: &[String], extra: &[&str]) -> (Output, Option<Run>) {
-    let stats = dir.join("stats.json");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
-    command
-        .args(["play", "--headless", "--listen-ip", "127.0.0.1", "--no-dht"])
-        .arg("--download-dir")
-        .arg(dir.join("download"))
-        .arg("--stats-json")
-        .arg(&stats)
-        .args(extra);
-    for peer in peers {
-        command.arg("--peer").arg(peer);
-    }
-    let mut child = command
-        .arg(torrent)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("piecewise play hung");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-    let run = std::fs::read_to_string(&stats)
-        .ok()
-        .map(|json| serde_json::from_str(&json).expect("stats JSON follows the schema"));
-    (output, run)
-}
 
 fn first(run: &Run, wanted: fn(&EventKind) -> bool) -> Option<f64> {
     run.events
@@ -102,7 +61,7 @@ fn assert_consistent(run: &Run, video: &Path) {
 fn headless_playback_plays_without_stalls(format: SampleFormat) {
     let swarm = Swarm::start(format, 0);
     let peers = [swarm.seeder.addr.to_string()];
-    let (output, run) = play(
+    let (output, run) = play_headless(
         swarm.dir.path(),
         &swarm.torrent,
         &peers,
@@ -139,7 +98,7 @@ fn seeder_slower_than_the_bitrate_stalls_playback_which_then_resumes() {
     let swarm = Swarm::start(SampleFormat::Mp4H264Aac, bitrate * 7 / 10);
     let peers = [swarm.seeder.addr.to_string()];
     // Starting with the first frame, as a naive player would, must stall.
-    let (output, run) = play(
+    let (output, run) = play_headless(
         swarm.dir.path(),
         &swarm.torrent,
         &peers,
@@ -168,7 +127,7 @@ fn seeder_slower_than_the_bitrate_stalls_playback_which_then_resumes() {
 fn seek_to_the_middle_lands_within_a_second_and_its_resume_time_is_recorded() {
     let swarm = Swarm::start(SampleFormat::Mp4H264Aac, 0);
     let peers = [swarm.seeder.addr.to_string()];
-    let (output, run) = play(
+    let (output, run) = play_headless(
         swarm.dir.path(),
         &swarm.torrent,
         &peers,
@@ -210,7 +169,7 @@ fn torrent_without_a_playable_file_fails_with_a_clear_message() {
     write_data(&data, 100_000, 3);
     let torrent = dir.path().join("notes.torrent");
     create_torrent(&data, &torrent, PIECE, &[]);
-    let (output, _) = play(dir.path(), &torrent, &[], &[]);
+    let (output, _) = play_headless(dir.path(), &torrent, &[], &[]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -227,7 +186,7 @@ fn magnet_link_plays_once_its_metadata_arrives_from_the_given_peer() {
         .info_hash;
     let magnet = format!("magnet:?xt=urn:btih:{}", info_hash.to_hex());
     let peers = [swarm.seeder.addr.to_string()];
-    let (output, run) = play(
+    let (output, run) = play_headless(
         swarm.dir.path(),
         Path::new(&magnet),
         &peers,
@@ -246,7 +205,7 @@ fn magnet_link_plays_once_its_metadata_arrives_from_the_given_peer() {
 #[test]
 fn magnet_link_without_peers_or_trackers_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let (output, _) = play(
+    let (output, _) = play_headless(
         dir.path(),
         Path::new("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"),
         &[],
@@ -270,7 +229,7 @@ fn no_reachable_peer_fails_after_the_timeout() {
         .unwrap()
         .to_string();
     let started = Instant::now();
-    let (output, run) = play(
+    let (output, run) = play_headless(
         swarm.dir.path(),
         &swarm.torrent,
         &[closed],
@@ -303,7 +262,7 @@ fn subtitle_file_beside_the_video_in_the_torrent_is_loaded_as_a_text_track() {
     let torrent = dir.path().join("movie.torrent");
     create_torrent(&movie, &torrent, PIECE, &[]);
     let seeder = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
-    let (output, _) = play(
+    let (output, _) = play_headless(
         dir.path(),
         &torrent,
         &[seeder.addr.to_string()],

@@ -12,10 +12,12 @@ use common::nginx::Nginx;
 use common::peers::{
     assert_same_tree, create_torrent_with_web_seeds, libtorrent, write_data, write_multi_file_data,
 };
+use common::{TEN_SECONDS, play_headless, ten_second_video, write_video};
 use piecewise::engine::events::{TorrentEvent, TorrentState, TorrentStats};
 use piecewise::engine::handle::{Engine, EngineConfig, OriginUse, TorrentSource};
 use piecewise::engine::limits::{MAX_WEB_SEED_REDIRECTS, MAX_WEB_SEED_RESPONSE_BYTES};
 use piecewise::engine::picker::Policy;
+use piecewise::player::sample::{SampleFormat, SampleVideo};
 
 /// Longest any download here may take on a loaded machine.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(90);
@@ -313,4 +315,78 @@ async fn origin_redirecting_in_a_loop_is_dropped_after_the_redirect_limit() {
         hops > MAX_WEB_SEED_REDIRECTS && hops <= 4 * (MAX_WEB_SEED_REDIRECTS + 1),
         "{hops} requests"
     );
+}
+
+#[test]
+fn thin_swarm_plus_origin_plays_without_stall_and_origin_serves_under_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    // 30 s, about 2 Mbit/s, index at the end: the tail is needed at once.
+    let video = write_video(
+        &seed_dir,
+        SampleVideo {
+            width: 640,
+            height: 360,
+            frames: 3 * TEN_SECONDS,
+            ..ten_second_video(SampleFormat::Mp4H264AacIndexAtEnd)
+        },
+    );
+    let size = std::fs::metadata(&video).unwrap().len();
+    let bitrate = size as f64 / 30.0;
+    // nginx lets the first second's worth of each response through at
+    // once, then throttles: with 256 KiB ranges and 4 in flight, the origin
+    // alone sustains about 1.4x the bitrate.
+    let nginx = Nginx::start(
+        &seed_dir,
+        &format!("limit_rate {};", (0.35 * bitrate) as u64),
+    );
+    let torrent = dir.path().join("video.torrent");
+    create_torrent_with_web_seeds(
+        &video,
+        &torrent,
+        256 * 1024,
+        &[],
+        &[nginx.url("sample.mp4")],
+    );
+    // Two seeders at 0.4x the bitrate each: 0.8x in total.
+    let limit = ((0.4 * bitrate) as u64).to_string();
+    let seeders: Vec<_> = (0..2)
+        .map(|_| {
+            libtorrent(
+                "seed",
+                &torrent,
+                &seed_dir,
+                &["--upload-limit".into(), limit.clone()],
+            )
+        })
+        .collect();
+    let peers: Vec<String> = seeders.iter().map(|s| s.addr.to_string()).collect();
+    let (output, run) = play_headless(dir.path(), &torrent, &peers, &[]);
+    assert!(output.status.success(), "play failed");
+    let run = run.expect("stats written");
+    for sample in &run.series {
+        eprintln!(
+            "t {:5.1} pos {:5.1} buf {:5.1} peers {} down {:8} origin {:8} wasted {:8}",
+            sample.t_s,
+            sample.position_s,
+            sample.buffer_ahead_s,
+            sample.peers,
+            sample.bytes_down,
+            sample.bytes_from_web_seeds,
+            sample.bytes_wasted
+        );
+    }
+    let summary = run.summary;
+    let from_origin = summary.bytes_from_web_seeds;
+    let served = nginx.bytes_sent();
+    eprintln!(
+        "file {size} B; from the origin {from_origin} B counted, {served} B sent by nginx; \
+         {} stalls; played {:.1} s",
+        summary.stall_count, summary.played_s
+    );
+    assert_eq!(summary.stall_count, 0, "stalls");
+    assert!(summary.played_s >= 29.0, "played {}", summary.played_s);
+    assert!(from_origin > 0, "the origin filled in");
+    assert!(served < size / 2, "nginx sent {served} of {size} bytes");
 }

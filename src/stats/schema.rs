@@ -140,7 +140,7 @@ pub struct Sample {
     /// Cumulative bytes received that did not count (duplicates, failed
     /// hashes).
     pub bytes_wasted: u64,
-    /// Cumulative bytes from HTTP web seeds (0 until web seeds exist).
+    /// Cumulative payload bytes from HTTP web seeds; part of `bytes_down`.
     pub bytes_from_web_seeds: u64,
 }
 

@@ -9,9 +9,10 @@ pub mod realtime;
 pub mod swarm;
 
 use piecewise::player::sample::{SampleFormat, SampleVideo};
+use piecewise::stats::schema::Run;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,51 @@ pub fn file_uri(path: &Path) -> String {
     gst::glib::filename_to_uri(path, None)
         .expect("absolute path")
         .to_string()
+}
+
+/// Longest a headless run may take before the test calls it a hang.
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Runs `piecewise play --headless` with `extra` arguments; kills it after
+/// `RUN_TIMEOUT`.
+pub fn play_headless(
+    dir: &Path,
+    torrent: &Path,
+    peers: &[String],
+    extra: &[&str],
+) -> (Output, Option<Run>) {
+    let stats = dir.join("stats.json");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
+    command
+        .args(["play", "--headless", "--listen-ip", "127.0.0.1", "--no-dht"])
+        .arg("--download-dir")
+        .arg(dir.join("download"))
+        .arg("--stats-json")
+        .arg(&stats)
+        .args(extra);
+    for peer in peers {
+        command.arg("--peer").arg(peer);
+    }
+    let mut child = command
+        .arg(torrent)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("piecewise play hung");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    let run = std::fs::read_to_string(&stats)
+        .ok()
+        .map(|json| serde_json::from_str(&json).expect("stats JSON follows the schema"));
+    (output, run)
 }
 
 /// Where tests keep files worth looking at after a run (screenshots).

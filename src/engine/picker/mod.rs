@@ -657,7 +657,13 @@ impl Picker {
     /// late ones again from this peer, up to `max_duplicates` extra copies.
     /// A peer of unknown rate takes at most `UNKNOWN_RATE_CRITICAL_BLOCKS`.
     fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) {
-        let best_other_secs = self.best_other_delivery_secs(round);
+        let best_other_secs = self.best_other_delivery_secs(round, true);
+        // What a standby source must beat: the peers alone.
+        let best_peer_secs = if round.rescue_only {
+            self.best_other_delivery_secs(round, false)
+        } else {
+            best_other_secs
+        };
         let max_copies = 1 + params.max_duplicates as usize;
         if std::mem::take(&mut self.critical_woken) {
             for entry in &mut self.critical {
@@ -679,7 +685,10 @@ impl Picker {
             });
             UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_sub(in_flight)
         };
-        let first = if own_secs <= best_other_secs * params.lateness() {
+        // A standby source not measured yet tries whatever peers would bring
+        // late; its first blocks measure it.
+        let unmeasured_standby = round.rescue_only && own_secs.is_infinite();
+        let first = if own_secs <= best_other_secs * params.lateness() || unmeasured_standby {
             0
         } else {
             let Some(arrival) = Duration::try_from_secs_f64(own_secs)
@@ -713,7 +722,7 @@ impl Picker {
                 let length = block_request(piece, piece_len, index).length;
                 match self.partial.get(&piece).and_then(|p| p.blocks.get(index)) {
                     None | Some(Block::Open) => {
-                        if round.rescue_only && others_in_time(round.now, best_other_secs, deadline)
+                        if round.rescue_only && others_in_time(round.now, best_peer_secs, deadline)
                         {
                             continue;
                         }
@@ -729,7 +738,14 @@ impl Picker {
                         // this peer would bring it clearly sooner.
                         let late = flights.iter().all(|f| f.late_at <= round.now);
                         let expected = |f: &InFlight| self.expected_arrival(f, round.now);
-                        let rescue = flights.iter().all(|f| expected(f) > deadline)
+                        // A standby source judges copies only by measured
+                        // rates: an unmeasured peer's estimate is a guess.
+                        let measured = !round.rescue_only
+                            || flights
+                                .iter()
+                                .all(|f| self.peers.get(&f.peer).is_some_and(|p| p.rate > 0.0));
+                        let rescue = measured
+                            && flights.iter().all(|f| expected(f) > deadline)
                             && self.arrival(round, length).is_some_and(|arrival| {
                                 flights
                                     .iter()
@@ -740,7 +756,9 @@ impl Picker {
                         }
                     }
                 }
-                if !self.can_deliver_in_time(round, deadline, best_other_secs, length, params) {
+                if !unmeasured_standby
+                    && !self.can_deliver_in_time(round, deadline, best_other_secs, length, params)
+                {
                     // Later blocks would wait behind this one in its queue.
                     break;
                 }
@@ -948,13 +966,14 @@ impl Picker {
 
     /// The quickest estimated delivery of one block among the other active
     /// peers: with requests in flight (a full pipeline does not ask for
-    /// more) or asking lately. Infinite when none has a known rate.
-    fn best_other_delivery_secs(&self, round: &PickRound) -> f64 {
+    /// more) or asking lately; standby sources only if `count_standby`.
+    /// Infinite when none has a known rate.
+    fn best_other_delivery_secs(&self, round: &PickRound, count_standby: bool) -> f64 {
         self.peers
             .iter()
             .filter(|&(&key, state)| {
                 key != round.peer
-                    && !state.standby
+                    && (count_standby || !state.standby)
                     && (!state.in_flight.is_empty()
                         || state.last_pick.is_some_and(|at| {
                             round.now.saturating_duration_since(at) <= ACTIVE_PEER_WINDOW

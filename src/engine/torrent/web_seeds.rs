@@ -26,11 +26,6 @@ use super::strikes::Supplier;
 /// while a working swarm is never undercut by the origin.
 const ORIGIN_FILL_AFTER_PEER_SILENCE: Duration = Duration::from_secs(3);
 
-/// A web seed's rate until measured: an HTTP origin is assumed quick (8
-/// Mbit/s), so it may take time-critical blocks at once; a slower origin
-/// is measured within seconds and then judged by its real rate.
-const ASSUMED_WEB_SEED_BYTES_PER_SECOND: f64 = 1_000_000.0;
-
 /// A running web seed, as the torrent sees it.
 pub(super) struct WebSeed {
     url: String,
@@ -54,13 +49,10 @@ impl WebSeed {
         self.busy = !self.in_flight.is_empty();
     }
 
+    /// Bytes/s while busy; 0 until measured (the picker then lets it try
+    /// what peers would bring late, and does not count on it otherwise).
     fn rate(&self) -> f64 {
-        let rate = self.rate.get();
-        if rate > 0.0 {
-            rate
-        } else {
-            ASSUMED_WEB_SEED_BYTES_PER_SECOND
-        }
+        self.rate.get()
     }
 }
 

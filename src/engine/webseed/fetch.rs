@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use url::Url;
 
-use super::WebSeedError;
+use super::{BlockAssembly, WebSeedError};
 use crate::engine::http_guard::{error_chain, redirect_policy};
 use crate::engine::limits::{
     CONNECT_TIMEOUT, MAX_WEB_SEED_REDIRECTS, MAX_WEB_SEED_RESPONSE_BYTES, WEB_SEED_SILENCE_TIMEOUT,
@@ -33,17 +33,19 @@ pub(super) fn client() -> Result<&'static reqwest::Client, WebSeedError> {
     Ok(CLIENT.get_or_init(|| client))
 }
 
-/// Fetches bytes `range` of the file at `url` (`file_length` bytes long).
+/// Fetches bytes `range` of the file at `url` (`file_length` bytes long)
+/// into `blocks` as they arrive.
 pub(super) async fn fetch_range(
     client: &reqwest::Client,
     url: &Url,
     range: Range<u64>,
     file_length: u64,
     download_limit: &RateLimiter,
-) -> Result<Vec<u8>, WebSeedError> {
+    blocks: &mut BlockAssembly,
+) -> Result<(), WebSeedError> {
     let asked = range.end.saturating_sub(range.start);
     if asked == 0 {
-        return Ok(Vec::new());
+        return Ok(());
     }
     if asked > MAX_WEB_SEED_RESPONSE_BYTES {
         return Err(WebSeedError::TooLarge {
@@ -85,7 +87,7 @@ pub(super) async fn fetch_range(
         StatusCode::OK => return Err(WebSeedError::IgnoredRange),
         status => return Err(WebSeedError::Status(status.as_u16())),
     }
-    let mut body = Vec::with_capacity(asked as usize);
+    let mut received = 0u64;
     loop {
         let chunk = tokio::time::timeout(WEB_SEED_SILENCE_TIMEOUT, response.chunk())
             .await
@@ -94,19 +96,20 @@ pub(super) async fn fetch_range(
         let Some(chunk) = chunk else {
             break;
         };
-        if (body.len() + chunk.len()) as u64 > asked {
+        received += chunk.len() as u64;
+        if received > asked {
             return Err(WebSeedError::TooLarge { limit: asked });
         }
         download_limit.acquire(chunk.len() as u64).await;
-        body.extend_from_slice(&chunk);
+        blocks.push(&chunk).await?;
     }
-    if (body.len() as u64) < asked {
+    if received < asked {
         return Err(WebSeedError::Short {
-            got: body.len() as u64,
+            got: received,
             asked,
         });
     }
-    Ok(body)
+    Ok(())
 }
 
 /// First and last byte of a `Content-Range: bytes FIRST-LAST/TOTAL` header.

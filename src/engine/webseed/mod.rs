@@ -86,6 +86,9 @@ pub enum WebSeedError {
     Silent(Duration),
     #[error("it served data that failed the hash check (piece {0})")]
     HashFailed(u32),
+    /// The torrent stopped listening; not the server's fault.
+    #[error("the torrent is gone")]
+    TorrentGone,
 }
 
 /// What a web seed task reports to its torrent.
@@ -128,17 +131,23 @@ async fn run(params: WebSeedParams, mut requests: mpsc::UnboundedReceiver<Vec<Bl
             return;
         }
     };
-    let mut queue = VecDeque::new();
+    let mut queue: VecDeque<Vec<BlockRequest>> = VecDeque::new();
     let mut in_flight = FuturesUnordered::new();
     loop {
         while in_flight.len() < RANGES_IN_FLIGHT
             && let Some(run) = queue.pop_front()
         {
+            let blocks = BlockAssembly {
+                key: params.key,
+                pending: run.into(),
+                buffer: BytesMut::new(),
+                events: params.events.clone(),
+            };
             in_flight.push(fetch_blocks(
                 client,
                 params.layout.clone(),
                 params.piece_length,
-                run,
+                blocks,
                 params.download_limit.clone(),
             ));
         }
@@ -149,17 +158,8 @@ async fn run(params: WebSeedParams, mut requests: mpsc::UnboundedReceiver<Vec<Bl
                 None => return,
             },
             Some(result) = in_flight.next(), if !in_flight.is_empty() => match result {
-                Ok(blocks) => {
-                    for (request, data) in blocks {
-                        let event = WebSeedEvent {
-                            key: params.key,
-                            kind: WebSeedEventKind::Block { request, data },
-                        };
-                        if params.events.send(event).await.is_err() {
-                            return;
-                        }
-                    }
-                }
+                Ok(()) => {}
+                Err(WebSeedError::TorrentGone) => return,
                 Err(error) => {
                     let _ = params.events.send(failed(error)).await;
                     return;
@@ -193,21 +193,49 @@ fn coalesce(mut blocks: Vec<BlockRequest>) -> Vec<Vec<BlockRequest>> {
     runs
 }
 
-/// Fetches one run of blocks (from one or more files) and splits it back
-/// into blocks.
+/// The blocks of one run, handed to the torrent one by one as their bytes
+/// arrive: a throttled origin's first block need not wait for its last.
+pub(crate) struct BlockAssembly {
+    key: PeerKey,
+    pending: VecDeque<BlockRequest>,
+    buffer: BytesMut,
+    events: mpsc::Sender<WebSeedEvent>,
+}
+
+impl BlockAssembly {
+    async fn push(&mut self, bytes: &[u8]) -> Result<(), WebSeedError> {
+        self.buffer.extend_from_slice(bytes);
+        while let Some(&request) = self.pending.front()
+            && self.buffer.len() >= request.length as usize
+        {
+            let data: Bytes = self.buffer.split_to(request.length as usize).freeze();
+            self.pending.pop_front();
+            let event = WebSeedEvent {
+                key: self.key,
+                kind: WebSeedEventKind::Block { request, data },
+            };
+            self.events
+                .send(event)
+                .await
+                .map_err(|_| WebSeedError::TorrentGone)?;
+        }
+        Ok(())
+    }
+}
+
+/// Fetches one run of blocks (from one or more files, or pad zeros).
 async fn fetch_blocks(
     client: &reqwest::Client,
     layout: Arc<WebSeedLayout>,
     piece_length: u32,
-    run: Vec<BlockRequest>,
+    mut blocks: BlockAssembly,
     download_limit: Arc<RateLimiter>,
-) -> Result<Vec<(BlockRequest, Bytes)>, WebSeedError> {
-    let Some(first) = run.first() else {
-        return Ok(Vec::new());
+) -> Result<(), WebSeedError> {
+    let Some(first) = blocks.pending.front() else {
+        return Ok(());
     };
     let start = u64::from(first.piece) * u64::from(piece_length) + u64::from(first.offset);
-    let length: u64 = run.iter().map(|b| u64::from(b.length)).sum();
-    let mut data = BytesMut::with_capacity(length as usize);
+    let length: u64 = blocks.pending.iter().map(|b| u64::from(b.length)).sum();
     for segment in layout.segments(start..start + length) {
         match segment {
             Segment::File {
@@ -215,23 +243,20 @@ async fn fetch_blocks(
                 range,
                 file_length,
             } => {
-                let bytes =
-                    fetch::fetch_range(client, &url, range, file_length, &download_limit).await?;
-                data.extend_from_slice(&bytes);
+                fetch::fetch_range(
+                    client,
+                    &url,
+                    range,
+                    file_length,
+                    &download_limit,
+                    &mut blocks,
+                )
+                .await?;
             }
-            Segment::Zeros(count) => data.resize(data.len() + count as usize, 0),
+            Segment::Zeros(count) => blocks.push(&vec![0; count as usize]).await?,
         }
     }
-    if (data.len() as u64) < length {
-        // The torrent's files end before the blocks asked: not a request
-        // of ours, so not the server's fault either; send nothing.
-        return Ok(Vec::new());
-    }
-    let mut data = data.freeze();
-    Ok(run
-        .into_iter()
-        .map(|request| (request, data.split_to(request.length as usize)))
-        .collect())
+    Ok(())
 }
 
 #[cfg(test)]
