@@ -322,18 +322,21 @@ fn thin_swarm_plus_origin_plays_without_stall_and_origin_serves_under_half() {
     let dir = tempfile::tempdir().unwrap();
     let seed_dir = dir.path().join("seed");
     std::fs::create_dir_all(&seed_dir).unwrap();
-    // 30 s, about 2 Mbit/s, index at the end: the tail is needed at once.
+    // 40 s, about 2 Mbit/s, index at the end: the tail is needed at once.
+    // The origin's share is mostly the start-up burst (head, tail, first
+    // window, while no peer is measured), so the clip must be long enough
+    // for that to be a minority.
     let video = write_video(
         &seed_dir,
         SampleVideo {
             width: 640,
             height: 360,
-            frames: 3 * TEN_SECONDS,
+            frames: 4 * TEN_SECONDS,
             ..ten_second_video(SampleFormat::Mp4H264AacIndexAtEnd)
         },
     );
     let size = std::fs::metadata(&video).unwrap().len();
-    let bitrate = size as f64 / 30.0;
+    let bitrate = size as f64 / 40.0;
     // nginx lets the first second's worth of each response through at
     // once, then throttles: with 256 KiB ranges and 4 in flight, the origin
     // alone sustains about 1.4x the bitrate.
@@ -386,7 +389,7 @@ fn thin_swarm_plus_origin_plays_without_stall_and_origin_serves_under_half() {
         summary.stall_count, summary.played_s
     );
     assert_eq!(summary.stall_count, 0, "stalls");
-    assert!(summary.played_s >= 29.0, "played {}", summary.played_s);
+    assert!(summary.played_s >= 37.0, "played {}", summary.played_s);
     assert!(from_origin > 0, "the origin filled in");
     assert!(served < size / 2, "nginx sent {served} of {size} bytes");
 }
