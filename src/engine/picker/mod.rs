@@ -657,10 +657,11 @@ impl Picker {
     /// late ones again from this peer, up to `max_duplicates` extra copies.
     /// A peer of unknown rate takes at most `UNKNOWN_RATE_CRITICAL_BLOCKS`.
     fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) {
-        let best_other_secs = self.best_other_delivery_secs(round, true);
-        // What a standby source must beat: the peers alone.
+        let best_other_secs = self.best_other_delivery_secs(round, true, f64::INFINITY);
+        // What a standby source must beat: the peers alone, an unmeasured
+        // one counted as bringing a block before its copy turns late.
         let best_peer_secs = if round.rescue_only {
-            self.best_other_delivery_secs(round, false)
+            self.best_other_delivery_secs(round, false, UNKNOWN_RATE_LATE_AFTER.as_secs_f64())
         } else {
             best_other_secs
         };
@@ -968,7 +969,12 @@ impl Picker {
     /// peers: with requests in flight (a full pipeline does not ask for
     /// more) or asking lately; standby sources only if `count_standby`.
     /// Infinite when none has a known rate.
-    fn best_other_delivery_secs(&self, round: &PickRound, count_standby: bool) -> f64 {
+    fn best_other_delivery_secs(
+        &self,
+        round: &PickRound,
+        count_standby: bool,
+        unmeasured_secs: f64,
+    ) -> f64 {
         self.peers
             .iter()
             .filter(|&(&key, state)| {
@@ -980,7 +986,13 @@ impl Picker {
                         }))
             })
             .map(|(_, state)| state)
-            .map(|state| state.delivery_secs(BLOCK_SIZE))
+            .map(|state| {
+                if state.rate > 0.0 {
+                    state.delivery_secs(BLOCK_SIZE)
+                } else {
+                    unmeasured_secs
+                }
+            })
             .fold(f64::INFINITY, f64::min)
     }
 

@@ -169,8 +169,10 @@ impl TorrentTask {
             return;
         }
         let now = Instant::now();
-        let peers_silent =
-            now.duration_since(self.last_peer_block) >= ORIGIN_FILL_AFTER_PEER_SILENCE;
+        // Filling in is for downloads without a player: a stream's demand
+        // says what is late.
+        let fill = self.streams.stream_file().is_none()
+            && now.duration_since(self.last_peer_block) >= ORIGIN_FILL_AFTER_PEER_SILENCE;
         let Some(seed) = self.web_seeds.get_mut(&key) else {
             return;
         };
@@ -184,7 +186,7 @@ impl TorrentTask {
         let slots = target - seed.in_flight.len();
         let picked = match self.origin {
             OriginUse::Never => return,
-            OriginUse::AvoidStall if !peers_silent => {
+            OriginUse::AvoidStall if !fill => {
                 self.picker.pick_rescue(key, &seed.pieces, rate, slots, now)
             }
             OriginUse::AvoidStall | OriginUse::Always => {
