@@ -439,6 +439,8 @@ impl InstalledDesktop {
             .env("GDK_BACKEND", "x11")
             .env("NO_AT_BRIDGE", "1")
             .env("RUST_LOG", "warn,piecewise=info")
+            // Never the public DHT routers.
+            .env("PIECEWISE_DHT_BOOTSTRAP", "off")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);

@@ -53,10 +53,7 @@ impl DhtOptions {
         } else if self.dht_bootstrap.is_empty() {
             Some(DhtConfig::default())
         } else {
-            Some(DhtConfig {
-                bootstrap: self.dht_bootstrap.clone(),
-                nodes_file: None,
-            })
+            Some(DhtConfig::private(self.dht_bootstrap.clone()))
         }
     }
 }

@@ -56,6 +56,18 @@ impl Default for DhtConfig {
     }
 }
 
+impl DhtConfig {
+    /// Joins through `nodes` instead of the public routers. The saved table
+    /// is neither read nor written, so a private DHT stays apart from the
+    /// public one.
+    pub fn private(nodes: Vec<String>) -> Self {
+        Self {
+            bootstrap: nodes,
+            nodes_file: None,
+        }
+    }
+}
+
 /// `$XDG_STATE_HOME/piecewise/dht-nodes`, or below `~/.local/state`.
 pub fn default_nodes_file() -> Option<PathBuf> {
     let state = std::env::var_os("XDG_STATE_HOME")

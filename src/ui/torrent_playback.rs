@@ -5,7 +5,7 @@
 
 use crate::engine::events::{EngineEvent, TorrentEvent};
 use crate::engine::handle::{
-    DeadlineParams, Engine, EngineConfig, EngineError, OriginUse, Policy, TorrentSource,
+    DeadlineParams, DhtConfig, Engine, EngineConfig, EngineError, OriginUse, Policy, TorrentSource,
 };
 use crate::i18n::{gettext, gettext_f};
 use crate::player::PlayerSinks;
@@ -79,6 +79,32 @@ pub enum PlaybackUpdate {
 
 /// The engine settings the preferences hold; defaults without a schema.
 pub fn engine_config(settings: Option<&gio::Settings>) -> EngineConfig {
+    let mut config = settings_config(settings);
+    config.dht = window_dht(std::env::var(DHT_BOOTSTRAP_ENV).ok().as_deref());
+    config
+}
+
+/// Environment variable for the window's DHT: `off` keeps it off (the
+/// tests set it, so they never reach the public routers), comma-separated
+/// `HOST:PORT` nodes join a private DHT, unset joins the public one.
+pub const DHT_BOOTSTRAP_ENV: &str = "PIECEWISE_DHT_BOOTSTRAP";
+
+fn window_dht(value: Option<&str>) -> Option<DhtConfig> {
+    match value.map(str::trim) {
+        None | Some("") => Some(DhtConfig::default()),
+        Some("off") => None,
+        Some(nodes) => Some(DhtConfig::private(
+            nodes
+                .split(',')
+                .map(str::trim)
+                .filter(|node| !node.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )),
+    }
+}
+
+fn settings_config(settings: Option<&gio::Settings>) -> EngineConfig {
     let downloads = gtk::glib::user_special_dir(gtk::glib::UserDirectory::Downloads)
         .unwrap_or_else(|| gtk::glib::home_dir().join("Downloads"));
     let Some(settings) = settings else {
@@ -410,5 +436,24 @@ fn session_error_sentence(error: &SessionError) -> String {
             &[name],
         ),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_joins_the_public_dht_unless_told_off_or_given_private_nodes() {
+        assert_eq!(window_dht(None), Some(DhtConfig::default()));
+        assert_eq!(window_dht(Some("")), Some(DhtConfig::default()));
+        assert_eq!(window_dht(Some("off")), None);
+        assert_eq!(
+            window_dht(Some("127.0.0.1:6881, 127.0.0.1:6882,")),
+            Some(DhtConfig::private(vec![
+                "127.0.0.1:6881".to_owned(),
+                "127.0.0.1:6882".to_owned()
+            ]))
+        );
     }
 }

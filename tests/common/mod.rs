@@ -155,6 +155,8 @@ impl Desktop {
             .env("RUST_LOG", "warn,piecewise=info")
             // Settings live and die with the process, never in the user's dconf.
             .env("GSETTINGS_BACKEND", "memory")
+            // Never the public DHT routers.
+            .env("PIECEWISE_DHT_BOOTSTRAP", "off")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
