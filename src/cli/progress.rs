@@ -1,9 +1,9 @@
-//! What `download` and `seed` share: engine options, start-up, and the
+//! What the verbs that run an engine share: engine options, start-up, and the
 //! one-line progress display.
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,6 +14,53 @@ use crate::engine::handle::{
     DhtConfig, Engine, EngineConfig, OriginUse, TorrentHandle, TorrentSource,
 };
 use crate::engine::picker::Policy;
+use crate::outlet::{ChosenFile, want_only};
+
+/// What `cat` and `serve` share: a torrent and the one file of it they
+/// hand out.
+#[derive(Args, Debug)]
+pub struct OneFileArgs {
+    /// The file of the torrent, by its index in the torrent (default: the
+    /// largest video).
+    #[arg(long, value_name = "N")]
+    pub file: Option<usize>,
+    /// Folder the torrent's files are written into.
+    #[arg(long, default_value = ".")]
+    pub download_dir: PathBuf,
+    /// A peer to connect to, besides those the trackers name (repeatable).
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    /// Use of the torrent's web seeds (HTTP origins): never, avoid-stall
+    /// or always.
+    #[arg(long, value_name = "USE", default_value = "avoid-stall", value_parser = crate::cli::parse_origin)]
+    pub origin: OriginUse,
+    #[command(flatten)]
+    pub options: TorrentOptions,
+    /// The `.torrent` file or a `magnet:` link.
+    pub torrent: String,
+}
+
+impl OneFileArgs {
+    /// Starts the torrent with `policy` and makes the chosen file the only
+    /// one downloaded.
+    pub async fn start(
+        &self,
+        policy: Policy,
+    ) -> anyhow::Result<(Engine, TorrentHandle, ChosenFile)> {
+        let (engine, torrent) = start(
+            &self.options,
+            &self.download_dir,
+            &self.torrent,
+            &self.peers,
+            self.origin,
+            policy,
+            ListenNotice::Stderr,
+        )
+        .await?;
+        let file = want_only(&torrent, self.file)?;
+        Ok((engine, torrent, file))
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct TorrentOptions {

@@ -2,7 +2,6 @@
 //! other players (`mpv URL`, `vlc URL`) and scripts. Prints the file's URL
 //! on stdout; the live statistics are at `stats.json` beside it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -11,20 +10,14 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::cli::play::PolicyName;
-use crate::cli::progress::{self, ListenNotice, TorrentOptions};
+use crate::cli::progress::{self, OneFileArgs};
 use crate::engine::events::TorrentEvent;
-use crate::engine::handle::OriginUse;
 use crate::outlet::server::{HttpServer, Served};
-use crate::outlet::want_only;
 use crate::stats::recorder::{Recorder, process_start};
 use crate::stats::schema::{EventKind, TorrentInfo};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The file of the torrent to serve, by its index in the torrent
-    /// (default: the largest video).
-    #[arg(long, value_name = "N")]
-    pub file: Option<usize>,
     /// Port on 127.0.0.1 to serve on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -32,20 +25,8 @@ pub struct ServeArgs {
     /// follow it (otherwise it is estimated from the players' reads).
     #[arg(long, value_name = "KBIT_PER_S")]
     pub bitrate: Option<f64>,
-    /// Folder the torrent's files are written into.
-    #[arg(long, default_value = ".")]
-    pub download_dir: PathBuf,
-    /// A peer to connect to, besides those the trackers name (repeatable).
-    #[arg(long = "peer", value_name = "HOST:PORT")]
-    pub peers: Vec<String>,
-    /// Use of the torrent's web seeds (HTTP origins): never, avoid-stall
-    /// or always.
-    #[arg(long, value_name = "USE", default_value = "avoid-stall", value_parser = crate::cli::parse_origin)]
-    pub origin: OriginUse,
     #[command(flatten)]
-    pub options: TorrentOptions,
-    /// The `.torrent` file or a `magnet:` link.
-    pub torrent: String,
+    pub source: OneFileArgs,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -53,18 +34,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     recorder.set_policy(PolicyName::Deadline.info());
     progress::runtime()?.block_on(async {
         recorder.event(Instant::now(), EventKind::TorrentAdded);
-        let (engine, torrent) = progress::start(
-            &args.options,
-            &args.download_dir,
-            &args.torrent,
-            &args.peers,
-            args.origin,
-            PolicyName::Deadline.policy(),
-            ListenNotice::Stderr,
-        )
-        .await?;
+        let (engine, torrent, file) = args.source.start(PolicyName::Deadline.policy()).await?;
         recorder.event(Instant::now(), EventKind::MetadataReceived);
-        let file = want_only(&torrent, args.file)?;
         let info = &torrent.metainfo().info;
         let bitrate = args.bitrate.map(|kbit| kbit * 1000.0 / 8.0);
         recorder.set_torrent(TorrentInfo {
