@@ -688,9 +688,25 @@ impl RunResult {
     }
 }
 
+/// Printed as each run ends, so a long benchmark shows its progress.
 fn print_row(r: &RunResult) {
+    println!("{}", table_row(r));
+}
+
+fn print_table(results: &[RunResult]) {
+    println!();
     println!(
-        "{:<24} {:<13} rate {:>6.0} KB/s  first frame {:>7} s (limit {:.2} s, x{}; set-up {:.2} s, x{})  start {} s  stalls {} ({:.2} s)  seek: keyframe {} s (limit {}, x{}), exact frame {} s (limit {}, x{})",
+        "| scenario | policy | swarm KB/s | first frame s | limit s | ratio | set-up s | ratio with set-up | start s | stalls | stall s | seek keyframe s | limit s | ratio | seek exact frame s | limit s | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in results {
+        println!("{}", table_row(r));
+    }
+}
+
+fn table_row(r: &RunResult) -> String {
+    format!(
+        "| {} | {} | {:.0} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
         r.scenario,
         r.policy,
         r.swarm_rate / 1000.0,
@@ -708,37 +724,7 @@ fn print_row(r: &RunResult) {
         secs(r.seek_resume),
         secs(r.seek_limit),
         secs(r.seek_ratio()),
-    );
-}
-
-fn print_table(results: &[RunResult]) {
-    println!();
-    println!(
-        "| scenario | policy | swarm KB/s | first frame s | limit s | ratio | set-up s | ratio with set-up | start s | stalls | stall s | seek keyframe s | limit s | ratio | seek exact frame s | limit s | ratio |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for r in results {
-        println!(
-            "| {} | {} | {:.0} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
-            r.scenario,
-            r.policy,
-            r.swarm_rate / 1000.0,
-            secs(r.first_frame),
-            r.first_frame_limit,
-            secs(r.first_frame_ratio()),
-            r.set_up,
-            secs(r.first_frame_ratio_with_set_up()),
-            secs(r.playback_start),
-            r.stalls,
-            r.stall_secs,
-            secs(r.keyframe_resume),
-            secs(r.keyframe_limit),
-            secs(r.keyframe_ratio()),
-            secs(r.seek_resume),
-            secs(r.seek_limit),
-            secs(r.seek_ratio()),
-        );
-    }
+    )
 }
 
 fn write_json(results: &[RunResult], media_bytes: u64, bitrate: f64) {

@@ -176,6 +176,15 @@ impl TorrentPlayback {
         ))
     }
 
+    /// Stops the session on a thread of its own: stopping an engine can
+    /// take a moment, and the GTK thread must not wait for it.
+    pub fn stop_in_background(self) {
+        // Should the thread not start, the session stops here instead.
+        let _ = std::thread::Builder::new()
+            .name("torrent-stop".into())
+            .spawn(move || drop(self));
+    }
+
     pub fn send(&self, command: PlaybackCommand) {
         // A closed channel means the session already ended; nothing to do.
         let _ = self.commands.try_send(command);

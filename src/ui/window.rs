@@ -366,7 +366,9 @@ impl PiecewiseWindow {
         let imp = self.imp();
         imp.window_title.set_subtitle(title);
         imp.announced_start.set(false);
-        imp.torrent.take();
+        if let Some(torrent) = imp.torrent.take() {
+            torrent.stop_in_background();
+        }
         imp.stats_panel.clear_live();
         imp.swarm_status.replace(String::new());
         imp.buffer.set(None);
