@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::peers::{create_torrent, libtorrent, write_data};
+use common::peers::{create_torrent, libtorrent, libtorrent_seeders, write_data};
 use piecewise::engine::events::PeerSnapshot;
 use piecewise::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
 
@@ -41,16 +41,12 @@ async fn peer_snapshot_names_libtorrent_clients_with_their_rates_pieces_and_dire
     let torrent = dir.path().join("data.torrent");
     create_torrent(&data, &torrent, 64 * 1024, &[]);
     // Slow enough that the download is still running while we look.
-    let seeders: Vec<_> = (0..2)
-        .map(|_| {
-            libtorrent(
-                "seed",
-                &torrent,
-                &seed_dir,
-                &["--upload-limit".into(), "300000".into()],
-            )
-        })
-        .collect();
+    let seeders = libtorrent_seeders(
+        2,
+        &torrent,
+        &seed_dir,
+        &["--upload-limit".into(), "300000".into()],
+    );
 
     let mut config = EngineConfig::new(dir.path().join("download"));
     config.listen_ip = [127, 0, 0, 1].into();

@@ -5,12 +5,14 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::nginx::Nginx;
 use common::peers::{
-    assert_same_tree, create_torrent_with_web_seeds, libtorrent, write_data, write_multi_file_data,
+    assert_same_tree, create_torrent_with_web_seeds, libtorrent, libtorrent_seeders, write_data,
+    write_multi_file_data,
 };
 use common::{TEN_SECONDS, play_headless, ten_second_video, write_video};
 use piecewise::engine::events::{TorrentEvent, TorrentState, TorrentStats};
@@ -44,16 +46,16 @@ impl Outcome {
     }
 }
 
-/// Downloads `torrent` in process with `origin` and the given peers until
-/// `done` says so (or the timeout passes).
+/// Downloads `torrent` in process into `dir/download`, with `origin` and
+/// the given peers, until `done` says so (or the timeout passes).
 async fn download(
+    dir: &Path,
     torrent: &Path,
-    download_dir: &Path,
     origin: OriginUse,
-    peers: Vec<std::net::SocketAddr>,
+    peers: Vec<SocketAddr>,
     done: fn(&[TorrentEvent]) -> bool,
 ) -> Outcome {
-    let mut config = EngineConfig::new(download_dir);
+    let mut config = EngineConfig::new(dir.join("download"));
     config.listen_ip = [127, 0, 0, 1].into();
     config.policy = Policy::RarestFirst;
     config.origin = origin;
@@ -101,6 +103,42 @@ fn web_seed_dropped(events: &[TorrentEvent]) -> bool {
         .any(|event| matches!(event, TorrentEvent::WebSeedDropped { .. }))
 }
 
+/// nginx serving `dir/origin` with `directives`, and a torrent of `data`
+/// whose one web seed is `url_path` on it.
+fn web_seeded_torrent(
+    dir: &Path,
+    data: &Path,
+    piece_length: u32,
+    url_path: &str,
+    directives: &str,
+) -> (Nginx, PathBuf) {
+    let nginx = Nginx::start(&dir.join("origin"), directives);
+    let torrent = dir.join("web-seeded.torrent");
+    create_torrent_with_web_seeds(data, &torrent, piece_length, &[], &[nginx.url(url_path)]);
+    (nginx, torrent)
+}
+
+/// Downloads a `len`-byte file from an origin served with `directives`,
+/// and nothing else, until the origin is dropped.
+async fn download_until_origin_dropped(
+    dir: &Path,
+    len: usize,
+    directives: &str,
+) -> (Nginx, Outcome) {
+    let data = dir.join("origin/file.bin");
+    write_data(&data, len, 5);
+    let (nginx, torrent) = web_seeded_torrent(dir, &data, 64 * 1024, "file.bin", directives);
+    let outcome = download(
+        dir,
+        &torrent,
+        OriginUse::Always,
+        Vec::new(),
+        web_seed_dropped,
+    )
+    .await;
+    (nginx, outcome)
+}
+
 /// Requests nginx answered with the whole file instead of a range.
 fn whole_file_answers(nginx: &Nginx) -> Vec<String> {
     nginx
@@ -111,24 +149,21 @@ fn whole_file_answers(nginx: &Nginx) -> Vec<String> {
         .collect()
 }
 
+/// Asserts the downloaded file `name` holds the bytes of `original`.
+fn assert_downloaded(dir: &Path, name: &str, original: &Path) {
+    let got = std::fs::read(dir.join("download").join(name)).unwrap();
+    assert!(got == std::fs::read(original).unwrap(), "{name} differs");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_seed_alone_downloads_a_single_file_torrent_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("origin/movie file.bin");
     write_data(&data, 3_000_017, 7);
-    let nginx = Nginx::start(&dir.path().join("origin"), "");
-    let torrent = dir.path().join("single.torrent");
-    create_torrent_with_web_seeds(
-        &data,
-        &torrent,
-        64 * 1024,
-        &[],
-        &[nginx.url("movie%20file.bin")],
-    );
-    let download_dir = dir.path().join("download");
+    let (nginx, torrent) = web_seeded_torrent(dir.path(), &data, 64 * 1024, "movie%20file.bin", "");
     let outcome = download(
+        dir.path(),
         &torrent,
-        &download_dir,
         OriginUse::AvoidStall,
         Vec::new(),
         finished,
@@ -140,10 +175,7 @@ async fn web_seed_alone_downloads_a_single_file_torrent_that_verifies() {
         outcome.dropped_reasons(),
         nginx.error_log()
     );
-    assert_eq!(
-        std::fs::read(download_dir.join("movie file.bin")).unwrap(),
-        std::fs::read(&data).unwrap()
-    );
+    assert_downloaded(dir.path(), "movie file.bin", &data);
     assert_eq!(outcome.stats.bytes_from_web_seeds, 3_000_017);
     assert_eq!(outcome.stats.bytes_downloaded, 3_000_017);
     assert!(whole_file_answers(&nginx).is_empty());
@@ -153,14 +185,11 @@ async fn web_seed_alone_downloads_a_single_file_torrent_that_verifies() {
 async fn web_seed_alone_downloads_a_multi_file_torrent_with_ranges_across_files() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_multi_file_data(&dir.path().join("origin"), "multi");
-    let nginx = Nginx::start(&dir.path().join("origin"), "");
-    let torrent = dir.path().join("multi.torrent");
     // The BEP 19 base URL of a multi-file torrent: name and path follow.
-    create_torrent_with_web_seeds(&data, &torrent, 32 * 1024, &[], &[nginx.url("")]);
-    let download_dir = dir.path().join("download");
+    let (nginx, torrent) = web_seeded_torrent(dir.path(), &data, 32 * 1024, "", "");
     let outcome = download(
+        dir.path(),
         &torrent,
-        &download_dir,
         OriginUse::Always,
         Vec::new(),
         finished,
@@ -171,7 +200,7 @@ async fn web_seed_alone_downloads_a_multi_file_torrent_with_ranges_across_files(
         "not finished: {:?}",
         outcome.dropped_reasons()
     );
-    assert_same_tree(&data, &download_dir.join("multi"));
+    assert_same_tree(&data, &dir.path().join("download/multi"));
     let total: u64 = 1_500_000 + 700_001 + 33 + 1_048_576;
     assert_eq!(outcome.stats.bytes_from_web_seeds, total);
     // Byte ranges of what was wanted, never whole files, and each byte once.
@@ -193,15 +222,7 @@ async fn origin_serving_a_corrupt_piece_is_dropped_and_a_libtorrent_seeder_compl
     }
     std::fs::create_dir_all(dir.path().join("origin")).unwrap();
     std::fs::write(dir.path().join("origin/video.bin"), &copy).unwrap();
-    let nginx = Nginx::start(&dir.path().join("origin"), "");
-    let torrent = dir.path().join("video.torrent");
-    create_torrent_with_web_seeds(
-        &data,
-        &torrent,
-        PIECE as u32,
-        &[],
-        &[nginx.url("video.bin")],
-    );
+    let (_nginx, torrent) = web_seeded_torrent(dir.path(), &data, PIECE as u32, "video.bin", "");
     // A slow seeder: the quick origin supplies most pieces, the bad one alone.
     let seeder = libtorrent(
         "seed",
@@ -209,10 +230,9 @@ async fn origin_serving_a_corrupt_piece_is_dropped_and_a_libtorrent_seeder_compl
         &dir.path().join("seed"),
         &["--upload-limit".into(), "300000".into()],
     );
-    let download_dir = dir.path().join("download");
     let outcome = download(
+        dir.path(),
         &torrent,
-        &download_dir,
         OriginUse::Always,
         vec![seeder.addr],
         finished,
@@ -229,38 +249,17 @@ async fn origin_serving_a_corrupt_piece_is_dropped_and_a_libtorrent_seeder_compl
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].contains("failed the hash check"), "{reasons:?}");
     assert!(outcome.finished(), "the seeder completes the download");
-    assert_eq!(
-        std::fs::read(download_dir.join("video.bin")).unwrap(),
-        std::fs::read(&data).unwrap()
-    );
+    assert_downloaded(dir.path(), "video.bin", &data);
     assert!(outcome.stats.bytes_from_web_seeds > 0);
     assert!(outcome.stats.bytes_from_web_seeds < outcome.stats.bytes_downloaded);
-}
-
-/// A torrent of one `len`-byte file at `origin/name` with that URL as its
-/// web seed, served by nginx with `directives`.
-fn origin_torrent(dir: &Path, len: usize, directives: &str) -> (Nginx, PathBuf) {
-    let data = dir.join("origin/file.bin");
-    write_data(&data, len, 5);
-    let nginx = Nginx::start(&dir.join("origin"), directives);
-    let torrent = dir.join("file.torrent");
-    create_torrent_with_web_seeds(&data, &torrent, 64 * 1024, &[], &[nginx.url("file.bin")]);
-    (nginx, torrent)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_that_ignores_ranges_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     // `max_ranges 0`: nginx answers every range request with the whole file.
-    let (_nginx, torrent) = origin_torrent(dir.path(), 1_000_000, "max_ranges 0;");
-    let outcome = download(
-        &torrent,
-        &dir.path().join("download"),
-        OriginUse::Always,
-        Vec::new(),
-        web_seed_dropped,
-    )
-    .await;
+    let (_nginx, outcome) =
+        download_until_origin_dropped(dir.path(), 1_000_000, "max_ranges 0;").await;
     assert_eq!(
         outcome.dropped_reasons(),
         vec!["the server ignored the byte range and sent the whole file".to_owned()]
@@ -272,15 +271,7 @@ async fn origin_that_ignores_ranges_is_dropped() {
 async fn origin_response_larger_than_the_limit_is_refused_unread() {
     let dir = tempfile::tempdir().unwrap();
     let len = MAX_WEB_SEED_RESPONSE_BYTES as usize + 1;
-    let (nginx, torrent) = origin_torrent(dir.path(), len, "max_ranges 0;");
-    let outcome = download(
-        &torrent,
-        &dir.path().join("download"),
-        OriginUse::Always,
-        Vec::new(),
-        web_seed_dropped,
-    )
-    .await;
+    let (nginx, outcome) = download_until_origin_dropped(dir.path(), len, "max_ranges 0;").await;
     assert_eq!(
         outcome.dropped_reasons(),
         vec![format!(
@@ -295,16 +286,9 @@ async fn origin_response_larger_than_the_limit_is_refused_unread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_redirecting_in_a_loop_is_dropped_after_the_redirect_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let (nginx, torrent) =
-        origin_torrent(dir.path(), 200_000, "location / { return 302 /again$uri; }");
-    let outcome = download(
-        &torrent,
-        &dir.path().join("download"),
-        OriginUse::Always,
-        Vec::new(),
-        web_seed_dropped,
-    )
-    .await;
+    let (nginx, outcome) =
+        download_until_origin_dropped(dir.path(), 200_000, "location / { return 302 /again$uri; }")
+            .await;
     let reasons = outcome.dropped_reasons();
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].contains("too many redirects"), "{reasons:?}");
@@ -355,16 +339,7 @@ fn thin_swarm_plus_origin_plays_without_stall_and_origin_serves_under_half() {
     );
     // Two seeders at 0.4x the bitrate each: 0.8x in total.
     let limit = ((0.4 * bitrate) as u64).to_string();
-    let seeders: Vec<_> = (0..2)
-        .map(|_| {
-            libtorrent(
-                "seed",
-                &torrent,
-                &seed_dir,
-                &["--upload-limit".into(), limit.clone()],
-            )
-        })
-        .collect();
+    let seeders = libtorrent_seeders(2, &torrent, &seed_dir, &["--upload-limit".into(), limit]);
     let peers: Vec<String> = seeders.iter().map(|s| s.addr.to_string()).collect();
     let (output, run) = play_headless(dir.path(), &torrent, &peers, &[]);
     assert!(output.status.success(), "play failed");
