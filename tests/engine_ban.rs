@@ -7,10 +7,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::peers::{assert_same_tree, create_torrent, libtorrent, write_multi_file_data};
+use common::engine::LoopbackDownload;
+use common::peers::{assert_same_tree, libtorrent, seeded_torrent};
 use piecewise::engine::events::TorrentEvent;
-use piecewise::engine::handle::{Engine, EngineConfig, TorrentSource};
-use piecewise::engine::picker::Policy;
 
 /// Copies `from` to `to`, flipping one byte in every 10,000 so that nearly
 /// every piece fails its hash.
@@ -34,9 +33,7 @@ fn copy_corrupted(from: &Path, to: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_seeder_is_banned_and_download_completes_from_honest_peers() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
-    let torrent = dir.path().join("multi.torrent");
-    create_torrent(&data, &torrent, 32 * 1024, &[]);
+    let (data, torrent, _) = seeded_torrent(dir.path(), &[]);
     copy_corrupted(&data, &dir.path().join("corrupt/multi"));
 
     // The liar is fast; the honest seeders are slow, so the liar supplies
@@ -69,39 +66,27 @@ async fn corrupt_seeder_is_banned_and_download_completes_from_honest_peers() {
         .collect();
 
     let download_dir = dir.path().join("download");
-    let mut config = EngineConfig::new(&download_dir);
-    config.listen_ip = [127, 0, 0, 1].into();
-    config.policy = Policy::RarestFirst;
-    let engine = Engine::start(config).await.unwrap();
-    let events = engine.events();
-    let handle = engine
-        .add_torrent(TorrentSource::File(torrent.clone()))
-        .await
-        .unwrap();
+    let download = LoopbackDownload::of_file(&download_dir, &torrent).await;
     let mut peers = vec![liar.addr];
     peers.extend(honest.iter().map(|p| p.addr));
-    handle.add_peers(peers).unwrap();
+    download.handle.add_peers(peers).unwrap();
 
-    let mut hash_failures = 0;
-    let mut banned = Vec::new();
-    let finished = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            match events.recv().await.unwrap().kind {
-                TorrentEvent::HashFailed { .. } => hash_failures += 1,
-                TorrentEvent::PeerBanned(ip) => banned.push(ip),
-                TorrentEvent::Finished => return,
-                _ => {}
-            }
-        }
-    })
-    .await;
-    assert!(
-        finished.is_ok(),
-        "download did not finish: {:?}",
-        handle.stats()
-    );
+    let seen = download
+        .events_until_finished(Duration::from_secs(60))
+        .await;
+    let hash_failures = seen
+        .iter()
+        .filter(|e| matches!(e, TorrentEvent::HashFailed { .. }))
+        .count();
+    let banned: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            TorrentEvent::PeerBanned(ip) => Some(*ip),
+            _ => None,
+        })
+        .collect();
     assert!(hash_failures > 0, "the liar's data was never checked");
     assert_eq!(banned, vec![liar.addr.ip()], "only the liar is banned");
-    assert!(handle.stats().wasted_bytes > 0);
+    assert!(download.handle.stats().wasted_bytes > 0);
     assert_same_tree(&data, &download_dir.join("multi"));
 }

@@ -5,16 +5,15 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use common::engine::LoopbackDownload;
 use common::opentracker::Opentracker;
 use common::peers::{
-    assert_same_tree, create_torrent, libtorrent, piecewise, write_multi_file_data,
+    assert_libtorrent_leeches_from_piecewise, assert_same_tree, libtorrent, piecewise,
+    seeded_torrent,
 };
 use futures::StreamExt;
 use piecewise::engine::events::{TorrentEvent, TorrentState};
-use piecewise::engine::handle::{Engine, EngineConfig, TorrentSource};
 use piecewise::engine::limits::SNUB_TIMEOUT;
-use piecewise::engine::metainfo::Metainfo;
-use piecewise::engine::picker::Policy;
 use piecewise::engine::wire::{Message, MessageCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -23,16 +22,11 @@ use tokio_util::codec::FramedRead;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downloads_multi_file_torrent_from_three_libtorrent_seeders_found_through_opentracker() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
-    let torrent = dir.path().join("multi.torrent");
     // The info-hash does not depend on the trackers: learn it, whitelist
     // it, then make the torrent that names the tracker.
-    create_torrent(&data, &torrent, 32 * 1024, &[]);
-    let info_hash = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap())
-        .unwrap()
-        .info_hash;
-    let tracker = Opentracker::start(&[info_hash]);
-    create_torrent(&data, &torrent, 32 * 1024, &[tracker.http_url()]);
+    let (_, _, metainfo) = seeded_torrent(dir.path(), &[]);
+    let tracker = Opentracker::start(&[metainfo.info_hash]);
+    let (data, torrent, _) = seeded_torrent(dir.path(), &[tracker.http_url()]);
 
     // Slow seeders, so that the download needs all three.
     let mut seeders: Vec<_> = (0..3)
@@ -50,36 +44,21 @@ async fn downloads_multi_file_torrent_from_three_libtorrent_seeders_found_throug
     }
 
     let download_dir = dir.path().join("download");
-    let mut config = EngineConfig::new(&download_dir);
-    config.listen_ip = [127, 0, 0, 1].into();
-    config.policy = Policy::RarestFirst;
-    let engine = Engine::start(config).await.unwrap();
-    let events = engine.events();
-    let handle = engine
-        .add_torrent(TorrentSource::File(torrent.clone()))
-        .await
-        .unwrap();
-    let mut connected = HashSet::new();
-    let mut tracker_replies = 0;
-    let finished = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            match events.recv().await.unwrap().kind {
-                TorrentEvent::PeerConnected(addr) => {
-                    connected.insert(addr);
-                }
-                TorrentEvent::TrackerReply { .. } => tracker_replies += 1,
-                TorrentEvent::Finished => return,
-                _ => {}
-            }
-        }
-    })
-    .await;
+    let download = LoopbackDownload::of_file(&download_dir, &torrent).await;
+    let seen = download
+        .events_until_finished(Duration::from_secs(60))
+        .await;
     assert!(
-        finished.is_ok(),
-        "download did not finish: {:?}",
-        handle.stats()
+        seen.iter()
+            .any(|e| matches!(e, TorrentEvent::TrackerReply { .. }))
     );
-    assert!(tracker_replies >= 1);
+    let connected: HashSet<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            TorrentEvent::PeerConnected(addr) => Some(*addr),
+            _ => None,
+        })
+        .collect();
     let seeder_addrs: HashSet<_> = seeders.iter().map(|s| s.addr).collect();
     assert_eq!(
         connected, seeder_addrs,
@@ -91,9 +70,7 @@ async fn downloads_multi_file_torrent_from_three_libtorrent_seeders_found_throug
 #[test]
 fn downloads_multi_file_torrent_from_libtorrent_seeder_given_with_peer() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
-    let torrent = dir.path().join("multi.torrent");
-    create_torrent(&data, &torrent, 32 * 1024, &[]);
+    let (data, torrent, _) = seeded_torrent(dir.path(), &[]);
     let seeder = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
 
     let download_dir = dir.path().join("download");
@@ -121,38 +98,8 @@ fn downloads_multi_file_torrent_from_libtorrent_seeder_given_with_peer() {
 #[test]
 fn libtorrent_leecher_completes_a_torrent_only_piecewise_seeds() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
-    let torrent = dir.path().join("multi.torrent");
-    create_torrent(&data, &torrent, 64 * 1024, &[]);
-    let log = dir.path().join("seed.log");
-    let seeder = piecewise(
-        "seed",
-        &[
-            "--download-dir".into(),
-            dir.path().join("seed").display().to_string(),
-        ],
-        &torrent,
-        &log,
-    );
-    let leech_dir = dir.path().join("leech");
-    let mut leecher = libtorrent(
-        "leech",
-        &torrent,
-        &leech_dir,
-        &[
-            "--peer".into(),
-            seeder.addr.to_string(),
-            "--timeout".into(),
-            "60".into(),
-        ],
-    );
-    let status = leecher.wait(Duration::from_secs(70));
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
-    assert_same_tree(&data, &leech_dir.join("multi"));
+    let (data, torrent, _) = seeded_torrent(dir.path(), &[]);
+    assert_libtorrent_leeches_from_piecewise(dir.path(), &torrent, &torrent, &data);
 }
 
 /// What a stalling peer saw: requests and cancels, in order.
@@ -165,12 +112,8 @@ enum Seen {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_peer_is_snubbed_and_the_download_completes_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
-    let torrent = dir.path().join("multi.torrent");
-    create_torrent(&data, &torrent, 32 * 1024, &[]);
-    let info_hash = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap())
-        .unwrap()
-        .info_hash;
+    let (data, torrent, metainfo) = seeded_torrent(dir.path(), &[]);
+    let info_hash = metainfo.info_hash;
 
     // A peer that has everything, unchokes, and never sends a block.
     let listener = TcpListener::bind("127.0.0.2:0").await.unwrap();
@@ -203,14 +146,8 @@ async fn stalled_peer_is_snubbed_and_the_download_completes_elsewhere() {
     });
 
     let download_dir = dir.path().join("download");
-    let mut config = EngineConfig::new(&download_dir);
-    config.listen_ip = [127, 0, 0, 1].into();
-    config.policy = Policy::RarestFirst;
-    let engine = Engine::start(config).await.unwrap();
-    let handle = engine
-        .add_torrent(TorrentSource::File(torrent.clone()))
-        .await
-        .unwrap();
+    let download = LoopbackDownload::of_file(&download_dir, &torrent).await;
+    let handle = &download.handle;
     handle.add_peers(vec![staller_addr]).unwrap();
 
     // Its whole pipeline is cancelled after SNUB_TIMEOUT, not before.

@@ -7,10 +7,11 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::peers::{create_torrent, write_multi_file_data};
+use common::engine::{LoopbackDownload, loopback_config};
+use common::peers::seeded_torrent;
 use futures::StreamExt;
 use piecewise::engine::events::TorrentState;
-use piecewise::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
+use piecewise::engine::handle::{Engine, TorrentHandle, TorrentSource};
 use piecewise::engine::limits::{
     HANDSHAKE_TIMEOUT, MAX_CONNECTIONS, MAX_INVALID_REQUESTS, MAX_MESSAGE_BYTES,
     MAX_PEERS_PER_TORRENT, MAX_QUEUED_REQUESTS,
@@ -31,16 +32,12 @@ struct Seeder {
 impl Seeder {
     async fn start() -> Seeder {
         let dir = tempfile::tempdir().unwrap();
-        let data = write_multi_file_data(&dir.path().join("seed"), "multi");
-        let torrent = dir.path().join("multi.torrent");
-        create_torrent(&data, &torrent, 32 * 1024, &[]);
-        let mut config = EngineConfig::new(dir.path().join("seed"));
-        config.listen_ip = [127, 0, 0, 1].into();
-        let engine = Engine::start(config).await.unwrap();
-        let handle = engine
-            .add_torrent(TorrentSource::File(torrent))
-            .await
-            .unwrap();
+        let (_, torrent, _) = seeded_torrent(dir.path(), &[]);
+        let LoopbackDownload { engine, handle, .. } = LoopbackDownload::start(
+            loopback_config(dir.path().join("seed")),
+            TorrentSource::File(torrent),
+        )
+        .await;
         handle
             .stats_watch()
             .wait_for(|s| s.state == TorrentState::Seeding)

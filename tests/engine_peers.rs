@@ -5,9 +5,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::engine::{LoopbackDownload, loopback_config};
 use common::peers::{create_torrent, libtorrent, libtorrent_seeders, write_data};
 use piecewise::engine::events::PeerSnapshot;
-use piecewise::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
+use piecewise::engine::handle::{TorrentHandle, TorrentSource};
 
 /// Rates are smoothed over a few seconds and the machine is loaded.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,19 +49,15 @@ async fn peer_snapshot_names_libtorrent_clients_with_their_rates_pieces_and_dire
         &["--upload-limit".into(), "300000".into()],
     );
 
-    let mut config = EngineConfig::new(dir.path().join("download"));
-    config.listen_ip = [127, 0, 0, 1].into();
-    let engine = Engine::start(config).await.unwrap();
-    let handle = engine
-        .add_torrent(TorrentSource::File(torrent.clone()))
-        .await
-        .unwrap();
+    let config = loopback_config(dir.path().join("download"));
+    let download = LoopbackDownload::start(config, TorrentSource::File(torrent.clone())).await;
+    let handle = &download.handle;
     let piece_count = handle.metainfo().info.piece_count();
     handle
         .add_peers(seeders.iter().map(|seeder| seeder.addr).collect())
         .unwrap();
 
-    let peers = wait_for_peers(&handle, |peers| {
+    let peers = wait_for_peers(handle, |peers| {
         peers.len() == 2 && peers.iter().all(|peer| peer.download_rate > 0.0)
     })
     .await;
@@ -82,9 +79,9 @@ async fn peer_snapshot_names_libtorrent_clients_with_their_rates_pieces_and_dire
         "leech",
         &torrent,
         &dir.path().join("leech"),
-        &["--peer".into(), engine.listen_addr().to_string()],
+        &["--peer".into(), download.engine.listen_addr().to_string()],
     );
-    let peers = wait_for_peers(&handle, |peers| {
+    let peers = wait_for_peers(handle, |peers| {
         peers
             .iter()
             .any(|peer| peer.incoming && peer.upload_rate > 0.0)

@@ -6,12 +6,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::peers::{
-    assert_same_tree, create_torrent, libtorrent, piecewise, write_multi_file_data,
-};
+use common::engine::LoopbackDownload;
+use common::peers::{assert_same_tree, libtorrent, piecewise, seeded_torrent};
 use piecewise::engine::events::TorrentState;
-use piecewise::engine::handle::{Engine, EngineConfig, TorrentSource};
-use piecewise::engine::picker::Policy;
 
 /// The last `N/M pieces` in a progress log.
 fn pieces_had(log: &Path) -> u32 {
@@ -28,9 +25,7 @@ fn pieces_had(log: &Path) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_killed_half_way_resumes_with_its_verified_pieces() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
-    let torrent = dir.path().join("multi.torrent");
-    create_torrent(&data, &torrent, 32 * 1024, &[]);
+    let (data, torrent, _) = seeded_torrent(dir.path(), &[]);
     let seeder = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
     let download_dir = dir.path().join("download");
 
@@ -59,14 +54,8 @@ async fn download_killed_half_way_resumes_with_its_verified_pieces() {
     first.child.wait().unwrap();
     let verified_before_kill = pieces_had(&log);
 
-    let mut config = EngineConfig::new(&download_dir);
-    config.listen_ip = [127, 0, 0, 1].into();
-    config.policy = Policy::RarestFirst;
-    let engine = Engine::start(config).await.unwrap();
-    let handle = engine
-        .add_torrent(TorrentSource::File(torrent.clone()))
-        .await
-        .unwrap();
+    let download = LoopbackDownload::of_file(&download_dir, &torrent).await;
+    let handle = &download.handle;
     let mut stats = handle.stats_watch();
     let checked = stats
         .wait_for(|s| s.state != TorrentState::Checking)

@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::dht::LoopbackDht;
+use common::engine::{LoopbackDownload, loopback_config};
 use common::opentracker::Opentracker;
 use common::peers::{
-    assert_same_tree, libtorrent, libtorrent_seeders, magnet_uri, piecewise, seeded_torrent,
+    assert_libtorrent_leeches_from_piecewise, assert_same_tree, libtorrent, libtorrent_seeders,
+    magnet_uri, piecewise, seeded_torrent,
 };
-use piecewise::engine::events::{EngineEvent, PeerSource, TorrentEvent};
-use piecewise::engine::handle::{
-    DhtConfig, Engine, EngineConfig, EngineError, TorrentHandle, TorrentSource,
-};
+use piecewise::engine::events::{PeerSource, TorrentEvent};
+use piecewise::engine::handle::{DhtConfig, Engine, EngineError, TorrentSource};
 use piecewise::engine::limits::MAX_METADATA_BYTES;
 use piecewise::engine::magnet::Magnet;
 
@@ -62,31 +62,16 @@ async fn magnet_with_only_a_tracker_finds_seeders_and_downloads() {
     seeder.wait_for_line("announced");
 
     let download_dir = dir.path().join("download");
-    let mut config = EngineConfig::new(&download_dir);
-    config.listen_ip = [127, 0, 0, 1].into();
-    let engine = Engine::start(config).await.unwrap();
-    let events = engine.events();
     let uri = magnet_uri(&metainfo, &[], &[tracker.http_url()]);
     let source = TorrentSource::from_argument(&uri).unwrap();
-    let handle = tokio::time::timeout(Duration::from_secs(30), engine.add_torrent(source))
-        .await
-        .expect("metadata fetched in time")
-        .unwrap();
-    assert_eq!(handle.metainfo().info_hash, metainfo.info_hash);
-    assert_eq!(handle.metainfo().trackers, vec![vec![tracker.http_url()]]);
+    let download = LoopbackDownload::start(loopback_config(&download_dir), source).await;
+    let added = download.handle.metainfo();
+    assert_eq!(added.info_hash, metainfo.info_hash);
+    assert_eq!(added.trackers, vec![vec![tracker.http_url()]]);
 
-    let mut seen = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let kind = events.recv().await.unwrap().kind;
-            if kind == TorrentEvent::Finished {
-                return;
-            }
-            seen.push(kind);
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("download did not finish: {:?}", handle.stats()));
+    let seen = download
+        .events_until_finished(Duration::from_secs(60))
+        .await;
     let position = |wanted: &dyn Fn(&TorrentEvent) -> bool| {
         seen.iter()
             .position(wanted)
@@ -248,25 +233,13 @@ async fn metadata_that_does_not_hash_or_is_oversized_is_refused_and_an_honest_co
     });
 
     let download_dir = dir.path().join("download");
-    let mut config = EngineConfig::new(&download_dir);
-    config.listen_ip = [127, 0, 0, 1].into();
-    let engine = Engine::start(config).await.unwrap();
-    let events = engine.events();
     let uri = magnet_uri(&metainfo, &[flipper.addr, oversizer.addr, honest], &[]);
-    let magnet = Magnet::parse(&uri).unwrap();
-    let handle = tokio::time::timeout(
-        Duration::from_secs(30),
-        engine.add_torrent(TorrentSource::Magnet(magnet)),
-    )
-    .await
-    .expect("metadata fetched in time")
-    .unwrap();
-    assert_eq!(handle.metainfo().info_bytes, metainfo.info_bytes);
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while events.recv().await.unwrap().kind != TorrentEvent::Finished {}
-    })
-    .await
-    .unwrap_or_else(|_| panic!("download did not finish: {:?}", handle.stats()));
+    let magnet = TorrentSource::Magnet(Magnet::parse(&uri).unwrap());
+    let download = LoopbackDownload::start(loopback_config(&download_dir), magnet).await;
+    assert_eq!(download.handle.metainfo().info_bytes, metainfo.info_bytes);
+    download
+        .events_until_finished(Duration::from_secs(60))
+        .await;
     assert_same_tree(&data, &download_dir.join("multi"));
     // Asked once each, then never again: not for metadata, not for pieces.
     assert_eq!(flipper.accepted.load(Ordering::SeqCst), 1);
@@ -277,65 +250,8 @@ async fn metadata_that_does_not_hash_or_is_oversized_is_refused_and_an_honest_co
 fn libtorrent_resolves_a_magnet_from_the_metadata_piecewise_serves() {
     let dir = tempfile::tempdir().unwrap();
     let (data, torrent, metainfo) = seeded_torrent(dir.path(), &[]);
-    let log = dir.path().join("seed.log");
-    let seeder = piecewise(
-        "seed",
-        &[
-            "--download-dir".into(),
-            dir.path().join("seed").display().to_string(),
-        ],
-        &torrent,
-        &log,
-    );
-    let leech_dir = dir.path().join("leech");
     let uri = magnet_uri(&metainfo, &[], &[]);
-    let mut leecher = libtorrent(
-        "leech",
-        Path::new(&uri),
-        &leech_dir,
-        &[
-            "--peer".into(),
-            seeder.addr.to_string(),
-            "--timeout".into(),
-            "60".into(),
-        ],
-    );
-    let status = leecher.wait(Duration::from_secs(70));
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
-    assert_same_tree(&data, &leech_dir.join("multi"));
-}
-
-/// An engine on 127.0.0.1 downloading into `download_dir`, with `dht`.
-async fn loopback_engine(download_dir: &Path, dht: Option<DhtConfig>) -> Engine {
-    let mut config = EngineConfig::new(download_dir);
-    config.listen_ip = [127, 0, 0, 1].into();
-    config.dht = dht;
-    Engine::start(config).await.unwrap()
-}
-
-/// Collects events until the torrent finishes; panics after `timeout`.
-async fn events_until_finished(
-    events: &async_channel::Receiver<EngineEvent>,
-    handle: &TorrentHandle,
-    timeout: Duration,
-) -> Vec<TorrentEvent> {
-    let mut seen = Vec::new();
-    tokio::time::timeout(timeout, async {
-        loop {
-            let kind = events.recv().await.unwrap().kind;
-            if kind == TorrentEvent::Finished {
-                return;
-            }
-            seen.push(kind);
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("download did not finish: {:?}; {seen:?}", handle.stats()));
-    seen
+    assert_libtorrent_leeches_from_piecewise(dir.path(), &torrent, Path::new(&uri), &data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,36 +260,23 @@ async fn trackerless_magnet_resolves_through_a_loopback_dht_and_saved_nodes_boot
     let dir = tempfile::tempdir().unwrap();
     let (data, torrent, metainfo) = seeded_torrent(dir.path(), &[]);
     let dht = LoopbackDht::start();
-    let mut seeders = libtorrent_seeders(
-        2,
-        &torrent,
-        &dir.path().join("seed"),
-        &dht.libtorrent_args(),
-    );
-    for seeder in &mut seeders {
-        seeder.wait_for_line("dht announced");
-    }
+    let _seeders = dht.announced_seeders(2, &torrent, &dir.path().join("seed"));
     let uri = magnet_uri(&metainfo, &[], &[]);
     let nodes_file = dir.path().join("state/dht-nodes");
     // The second run knows no bootstrap node: only the nodes the first
     // saved.
     for (run, bootstrap) in [(1, vec![dht.addr.to_string()]), (2, Vec::new())] {
         let download_dir = dir.path().join(format!("download-{run}"));
-        let engine = loopback_engine(
-            &download_dir,
-            Some(DhtConfig {
-                bootstrap,
-                nodes_file: Some(nodes_file.clone()),
-            }),
-        )
-        .await;
-        let events = engine.events();
+        let mut config = loopback_config(&download_dir);
+        config.dht = Some(DhtConfig {
+            bootstrap,
+            nodes_file: Some(nodes_file.clone()),
+        });
         let source = TorrentSource::from_argument(&uri).unwrap();
-        let handle = tokio::time::timeout(Duration::from_secs(60), engine.add_torrent(source))
-            .await
-            .unwrap_or_else(|_| panic!("run {run}: no metadata through the DHT"))
-            .unwrap();
-        let seen = events_until_finished(&events, &handle, Duration::from_secs(60)).await;
+        let download = LoopbackDownload::start(config, source).await;
+        let seen = download
+            .events_until_finished(Duration::from_secs(60))
+            .await;
         assert!(
             seen.iter().any(|e| matches!(
                 e,
@@ -408,7 +311,7 @@ async fn trackerless_magnet_resolves_through_a_loopback_dht_and_saved_nodes_boot
 #[tokio::test]
 async fn magnet_without_peers_or_trackers_is_refused_at_once_when_the_dht_is_off() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = loopback_engine(dir.path(), None).await;
+    let engine = Engine::start(loopback_config(dir.path())).await.unwrap();
     let uri = format!("magnet:?xt=urn:btih:{}", "ab".repeat(20));
     let error = engine
         .add_torrent(TorrentSource::from_argument(&uri).unwrap())
@@ -442,14 +345,12 @@ async fn a_seeder_known_only_through_another_peers_pex_is_connected_and_serves_t
         ],
     );
     let download_dir = dir.path().join("download");
-    let engine = loopback_engine(&download_dir, None).await;
-    let events = engine.events();
-    let handle = engine
-        .add_torrent(TorrentSource::File(torrent.clone()))
-        .await
-        .unwrap();
-    handle.add_peers(vec![relay.addr]).unwrap();
-    let seen = events_until_finished(&events, &handle, Duration::from_secs(90)).await;
+    let source = TorrentSource::File(torrent.clone());
+    let download = LoopbackDownload::start(loopback_config(&download_dir), source).await;
+    download.handle.add_peers(vec![relay.addr]).unwrap();
+    let seen = download
+        .events_until_finished(Duration::from_secs(90))
+        .await;
     let learned = seen
         .iter()
         .position(|e| {

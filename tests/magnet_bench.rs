@@ -13,8 +13,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::dht::LoopbackDht;
-use common::peers::{Peer, create_torrent, libtorrent, libtorrent_seeders, magnet_uri, write_data};
-use piecewise::engine::handle::{DhtConfig, Engine, EngineConfig, TorrentSource};
+use common::engine::loopback_config;
+use common::peers::{Peer, create_torrent, libtorrent, magnet_uri, write_data};
+use piecewise::engine::handle::{DhtConfig, Engine, TorrentSource};
 use piecewise::engine::metainfo::Metainfo;
 
 /// Repetitions per client and scenario; the median is reported.
@@ -28,8 +29,7 @@ const PIECE_BYTES: u32 = 16 * 1024;
 /// Seconds Piecewise takes from `add_torrent(magnet)` to its return, which
 /// happens once a copy of the metadata verified.
 async fn piecewise_seconds(uri: &str, download_dir: &Path, dht: Option<DhtConfig>) -> f64 {
-    let mut config = EngineConfig::new(download_dir);
-    config.listen_ip = [127, 0, 0, 1].into();
+    let mut config = loopback_config(download_dir);
     config.dht = dht;
     let engine = Engine::start(config).await.unwrap();
     let source = TorrentSource::from_argument(uri).unwrap();
@@ -80,15 +80,7 @@ async fn time_to_metadata_piecewise_and_libtorrent_on_one_swarm() {
     create_torrent(&data, &torrent, PIECE_BYTES, &[]);
     let metainfo = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
     let dht = LoopbackDht::start();
-    let mut seeders = libtorrent_seeders(
-        3,
-        &torrent,
-        &dir.path().join("seed"),
-        &dht.libtorrent_args(),
-    );
-    for seeder in &mut seeders {
-        seeder.wait_for_line("dht announced");
-    }
+    let seeders = dht.announced_seeders(3, &torrent, &dir.path().join("seed"));
     let addrs: Vec<_> = seeders.iter().map(|s| s.addr).collect();
     println!(
         "magnet to verified metadata: {} bytes of info dictionary, 3 libtorrent seeders, {REPETITIONS} runs each, medians",

@@ -43,6 +43,23 @@ fn headless_player(frames: &Arc<AtomicU32>) -> (Player, async_channel::Receiver<
     .expect("player")
 }
 
+/// A player into real-time sinks, so the playhead moves at the speed of a
+/// clock.
+fn realtime_player() -> (Player, async_channel::Receiver<PlayerEvent>) {
+    piecewise::player::init().expect("GStreamer initialises");
+    let realtime_sink = || {
+        gst::ElementFactory::make("fakesink")
+            .property("sync", true)
+            .build()
+            .expect("fakesink")
+    };
+    Player::new(PlayerSinks {
+        video: realtime_sink(),
+        audio: Some(realtime_sink()),
+    })
+    .expect("player")
+}
+
 /// Collects events until `last` says stop; panics on timeout.
 fn events_until(
     events: &async_channel::Receiver<PlayerEvent>,
@@ -173,19 +190,7 @@ fn text_file_fails_as_not_a_video() {
 fn pause_holds_the_playhead_and_seek_resumes_at_the_target() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_video(dir.path(), ten_second_video(SampleFormat::Mp4H264Aac));
-    piecewise::player::init().expect("GStreamer initialises");
-    // Real-time sinks, so the playhead moves at the speed of a clock.
-    let realtime_sink = || {
-        gst::ElementFactory::make("fakesink")
-            .property("sync", true)
-            .build()
-            .expect("fakesink")
-    };
-    let (player, events) = Player::new(PlayerSinks {
-        video: realtime_sink(),
-        audio: Some(realtime_sink()),
-    })
-    .expect("player");
+    let (player, events) = realtime_player();
     player.open(&file_uri(&path));
     events_until(&events, |e| {
         *e == PlayerEvent::State(PlaybackState::Playing)
@@ -254,18 +259,7 @@ fn opening_another_video_replaces_the_playing_one() {
         ..ten_second_video(SampleFormat::WebmVp9Opus)
     };
     let short = write_video(dir.path(), one_second);
-    piecewise::player::init().expect("GStreamer initialises");
-    let realtime_sink = || {
-        gst::ElementFactory::make("fakesink")
-            .property("sync", true)
-            .build()
-            .expect("fakesink")
-    };
-    let (player, events) = Player::new(PlayerSinks {
-        video: realtime_sink(),
-        audio: Some(realtime_sink()),
-    })
-    .expect("player");
+    let (player, events) = realtime_player();
     player.open(&file_uri(&long));
     events_until(&events, |e| {
         *e == PlayerEvent::State(PlaybackState::Playing)

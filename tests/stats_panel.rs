@@ -86,12 +86,7 @@ fn stats_panel_shows_live_charts_during_torrent_playback_and_exports_the_run() {
     // Slow seeders, so that playback starts with data still arriving.
     let swarm = TrackedSwarm::start(dir.path(), 300_000);
     let desktop = Desktop::start();
-    let home = dir.path().join("home");
-    let env = [
-        ("HOME", home.as_path()),
-        ("XDG_CONFIG_HOME", home.as_path()),
-    ];
-    let mut app = desktop.launch_with_env(&[swarm.torrent.as_os_str()], &env);
+    let mut app = desktop.launch_at_home(&swarm.torrent, &dir.path().join("home"));
     app.wait_for_line("window presented", START_TIMEOUT);
     desktop.activate(WINDOW_PATH, "toggle-stats", None);
     app.wait_for_line("stats panel shown=true", STEP_TIMEOUT);

@@ -7,21 +7,18 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::engine::{LoopbackDownload, loopback_config};
 use common::peers::{create_torrent, libtorrent, write_data, write_multi_file_data};
 use piecewise::engine::events::TorrentState;
-use piecewise::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
+use piecewise::engine::handle::{Engine, TorrentHandle, TorrentSource};
 use piecewise::engine::stream::FileStream;
 
 const PIECE: u32 = 32 * 1024;
 
 async fn leecher(dir: &Path, torrent: &Path) -> (Engine, TorrentHandle) {
-    let mut config = EngineConfig::new(dir.join("download"));
-    config.listen_ip = [127, 0, 0, 1].into();
-    let engine = Engine::start(config).await.unwrap();
-    let handle = engine
-        .add_torrent(TorrentSource::File(torrent.to_path_buf()))
-        .await
-        .unwrap();
+    let config = loopback_config(dir.join("download"));
+    let source = TorrentSource::File(torrent.to_path_buf());
+    let LoopbackDownload { engine, handle, .. } = LoopbackDownload::start(config, source).await;
     (engine, handle)
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::opentracker::{Opentracker, closed_tcp_port, closed_udp_port};
 use piecewise::engine::metainfo::InfoHash;
 use piecewise::engine::tracker::{
-    AnnounceEvent, AnnounceRequest, AnnounceTarget, Announcer, TrackerError, TrackerEvent,
-    TrackerTimeouts, TransferStats, announce,
+    AnnounceEvent, AnnounceReply, AnnounceRequest, AnnounceTarget, Announcer, TrackerError,
+    TrackerEvent, TrackerTimeouts, TransferStats, announce,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
@@ -43,10 +43,13 @@ fn quick() -> TrackerTimeouts {
     }
 }
 
+/// Peer `a`'s first announce (`started`) to `url`.
+async fn first_announce(url: &str) -> Result<AnnounceReply, TrackerError> {
+    announce(url, &request(b'a', 7001, AnnounceEvent::Started), &quick()).await
+}
+
 async fn two_peers_find_each_other(url: &str) {
-    let first = announce(url, &request(b'a', 7001, AnnounceEvent::Started), &quick())
-        .await
-        .unwrap();
+    let first = first_announce(url).await.unwrap();
     assert!(!first.peers.contains(&local(7002)));
     let second = announce(url, &request(b'b', 7002, AnnounceEvent::Started), &quick())
         .await
@@ -75,12 +78,7 @@ async fn udp_announces_let_two_peers_find_each_other() {
 #[tokio::test]
 async fn tracker_failure_reason_is_surfaced() {
     let tracker = Opentracker::start(&[InfoHash([1; 20])]);
-    let result = announce(
-        &tracker.http_url(),
-        &request(b'a', 7001, AnnounceEvent::Started),
-        &quick(),
-    )
-    .await;
+    let result = first_announce(&tracker.http_url()).await;
     assert!(
         matches!(&result, Err(TrackerError::Failure(reason)) if reason.contains("not authorized")),
         "{result:?}"
@@ -91,20 +89,10 @@ async fn tracker_failure_reason_is_surfaced() {
 async fn dead_udp_tracker_fails_fast_and_unsupported_schemes_are_refused() {
     let dead = format!("udp://127.0.0.1:{}", closed_udp_port());
     let started = std::time::Instant::now();
-    let result = announce(
-        &dead,
-        &request(b'a', 7001, AnnounceEvent::Started),
-        &quick(),
-    )
-    .await;
+    let result = first_announce(&dead).await;
     assert!(matches!(result, Err(TrackerError::Io(_))), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
-    let result = announce(
-        "ftp://127.0.0.1/announce",
-        &request(b'a', 7001, AnnounceEvent::Started),
-        &quick(),
-    )
-    .await;
+    let result = first_announce("ftp://127.0.0.1/announce").await;
     assert!(
         matches!(result, Err(TrackerError::UnsupportedUrl(_))),
         "{result:?}"
@@ -143,7 +131,7 @@ async fn http_reply_larger_than_the_limit_is_refused() {
     use piecewise::engine::limits::MAX_TRACKER_REPLY_BYTES;
     for content_length in [true, false] {
         let url = serve_oversized_reply(MAX_TRACKER_REPLY_BYTES + 1, content_length).await;
-        let result = announce(&url, &request(b'a', 7001, AnnounceEvent::Started), &quick()).await;
+        let result = first_announce(&url).await;
         assert!(
             matches!(result, Err(TrackerError::ReplyTooLarge { .. })),
             "content length {content_length}: {result:?}"
@@ -151,7 +139,7 @@ async fn http_reply_larger_than_the_limit_is_refused() {
     }
     // At the limit the body is read and judged as bencode.
     let url = serve_oversized_reply(MAX_TRACKER_REPLY_BYTES, false).await;
-    let result = announce(&url, &request(b'a', 7001, AnnounceEvent::Started), &quick()).await;
+    let result = first_announce(&url).await;
     assert!(
         matches!(result, Err(TrackerError::MalformedReply(_))),
         "{result:?}"
@@ -205,21 +193,10 @@ async fn redirects_beyond_the_limit_are_not_followed() {
     use piecewise::engine::limits::MAX_TRACKER_REDIRECTS;
     let base = serve_redirect_chain().await;
     let at_limit = format!("{base}/hop/{MAX_TRACKER_REDIRECTS}");
-    let reply = announce(
-        &at_limit,
-        &request(b'a', 7001, AnnounceEvent::Started),
-        &quick(),
-    )
-    .await
-    .unwrap();
+    let reply = first_announce(&at_limit).await.unwrap();
     assert_eq!(reply.peers.len(), 1);
     let over = format!("{base}/hop/{}", MAX_TRACKER_REDIRECTS + 1);
-    let result = announce(
-        &over,
-        &request(b'a', 7001, AnnounceEvent::Started),
-        &quick(),
-    )
-    .await;
+    let result = first_announce(&over).await;
     assert!(
         matches!(&result, Err(TrackerError::Http(message)) if message.contains("too many redirects")),
         "{result:?}"

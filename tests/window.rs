@@ -223,11 +223,7 @@ fn torrent_from_the_command_line_plays_in_the_window_from_libtorrent_seeders() {
     let desktop = Desktop::start();
     // The download goes to $HOME/Downloads: the temporary folder.
     let home = dir.path().join("home");
-    let env = [
-        ("HOME", home.as_path()),
-        ("XDG_CONFIG_HOME", home.as_path()),
-    ];
-    let mut app = desktop.launch_with_env(&[swarm.torrent.as_os_str()], &env);
+    let mut app = desktop.launch_at_home(&swarm.torrent, &home);
     app.wait_for_line("opening torrent", START_TIMEOUT);
     app.wait_for_line("playback started", START_TIMEOUT);
     let screenshot = settled_screenshot(&desktop, "window-torrent-playing.png", None);

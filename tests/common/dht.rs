@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use super::peers::Peer;
+use super::peers::{Peer, libtorrent_seeders};
 
 pub struct LoopbackDht {
     /// The bootstrap node's process, killed when dropped.
@@ -28,5 +28,15 @@ impl LoopbackDht {
     /// `lt_peer.py` arguments that join this DHT and announce there.
     pub fn libtorrent_args(&self) -> Vec<String> {
         vec!["--dht-bootstrap".into(), self.addr.to_string()]
+    }
+
+    /// `count` libtorrent seeders of `torrent` (data in `save_dir`), back
+    /// once each has announced itself in this DHT.
+    pub fn announced_seeders(&self, count: usize, torrent: &Path, save_dir: &Path) -> Vec<Peer> {
+        let mut seeders = libtorrent_seeders(count, torrent, save_dir, &self.libtorrent_args());
+        for seeder in &mut seeders {
+            seeder.wait_for_line("dht announced");
+        }
+        seeders
     }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset.
 
 pub mod dht;
+pub mod engine;
 pub mod nginx;
 pub mod opentracker;
 pub mod peers;
@@ -139,6 +140,13 @@ impl Desktop {
     /// Starts the real `piecewise` binary on this desktop.
     pub fn launch(&self, args: &[&std::ffi::OsStr]) -> App {
         self.launch_with_env(args, &[])
+    }
+
+    /// Opens `torrent` in the window with `home` as its home and config
+    /// folder, so the download goes to `home/Downloads`.
+    pub fn launch_at_home(&self, torrent: &Path, home: &Path) -> App {
+        let env = [("HOME", home), ("XDG_CONFIG_HOME", home)];
+        self.launch_with_env(&[torrent.as_os_str()], &env)
     }
 
     /// Like `launch`, with extra environment variables.

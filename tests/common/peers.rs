@@ -211,6 +211,40 @@ pub fn piecewise(verb: &str, args: &[String], torrent: &Path, log: &Path) -> Pee
     Peer::spawn(command)
 }
 
+/// Seeds `torrent` from `dir/seed` with `piecewise seed`, and has a
+/// libtorrent leecher that knows only that seeder fetch `leech_source` (the
+/// same torrent as a file or as a magnet link) into `dir/leech`; asserts it
+/// finishes with the bytes of `data`.
+pub fn assert_libtorrent_leeches_from_piecewise(
+    dir: &Path,
+    torrent: &Path,
+    leech_source: &Path,
+    data: &Path,
+) {
+    let log = dir.join("seed.log");
+    let seed_dir = dir.join("seed").display().to_string();
+    let seeder = piecewise("seed", &["--download-dir".into(), seed_dir], torrent, &log);
+    let leech_dir = dir.join("leech");
+    let mut leecher = libtorrent(
+        "leech",
+        leech_source,
+        &leech_dir,
+        &[
+            "--peer".into(),
+            seeder.addr.to_string(),
+            "--timeout".into(),
+            "60".into(),
+        ],
+    );
+    let status = leecher.wait(Duration::from_secs(70));
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert_same_tree(data, &leech_dir.join(data.file_name().unwrap()));
+}
+
 /// Asserts two folders hold the same files with the same bytes.
 pub fn assert_same_tree(expected: &Path, actual: &Path) {
     for entry in std::fs::read_dir(expected).unwrap() {

@@ -700,6 +700,37 @@ mod tests {
         (params, events_rx)
     }
 
+    /// On a paused clock: a peer whose listener never completes the
+    /// connection (its backlog is full, so our SYN goes unanswered) is
+    /// given up after `CONNECT_TIMEOUT`.
+    #[tokio::test(start_paused = true)]
+    async fn connection_that_never_completes_is_given_up_after_the_connect_timeout() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A backlog of 0 holds one connection nobody accepts; later SYNs
+        // are dropped.
+        let _queued = std::net::TcpStream::connect(addr).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (mut params, mut events) = params(dir.path());
+        params.addr = addr;
+        let (_commands_tx, commands) = mpsc::unbounded_channel();
+        let start = tokio::time::Instant::now();
+        run_outgoing(params, commands).await;
+        let elapsed = start.elapsed();
+        let event = events.recv().await.unwrap();
+        assert!(
+            matches!(&event.kind, PeerEventKind::Gone { reason } if reason == "connect timed out"),
+            "{:?}",
+            event.kind
+        );
+        assert!(
+            elapsed >= CONNECT_TIMEOUT && elapsed < CONNECT_TIMEOUT + Duration::from_secs(1),
+            "{elapsed:?}"
+        );
+    }
+
     /// On a paused clock: an idle session sends keep-alives every
     /// `KEEPALIVE_INTERVAL` and drops a peer silent for
     /// `PEER_SILENCE_TIMEOUT`.
