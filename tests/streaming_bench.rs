@@ -212,9 +212,9 @@ fn start_seeders(limits: &[f64], torrent: &Path, seed_dir: &Path) -> Vec<Peer> {
         .collect()
 }
 
-/// nginx's `limit_rate` (per request) as a fraction of the bitrate: the
-/// web seed keeps up to 4 ranges in flight, so the origin alone could
-/// sustain about 2x the bitrate.
+/// The origin's pace per connection as a fraction of the bitrate: the web
+/// seed keeps up to 4 ranges in flight, so the origin alone could sustain
+/// about 2x the bitrate.
 const ORIGIN_RATE_PER_CONNECTION: f64 = 0.5;
 
 #[test]
@@ -228,10 +228,10 @@ fn origin_benchmark_thin_swarm_with_and_without_a_throttled_origin() {
     let bytes = std::fs::read(&video).unwrap();
     let layout = mp4_layout(&bytes);
     let bitrate = bytes.len() as f64 / MEDIA_SECS as f64;
-    let limit_rate = (bitrate * ORIGIN_RATE_PER_CONNECTION) as u64;
-    let nginx = Nginx::start(&seed_dir, &format!("limit_rate {limit_rate};"));
+    let origin_rate = bitrate * ORIGIN_RATE_PER_CONNECTION;
+    let nginx = Nginx::start_throttled(&seed_dir, "", origin_rate);
     println!(
-        "media: {} bytes, {:.2} Mbit/s; seeders 4 x 0.2x; nginx limit_rate {limit_rate} B/s per request",
+        "media: {} bytes, {:.2} Mbit/s; seeders 4 x 0.2x; nginx paced at {origin_rate:.0} B/s per connection",
         bytes.len(),
         bitrate * 8.0 / 1e6,
     );

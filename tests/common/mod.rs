@@ -8,6 +8,7 @@ pub mod opentracker;
 pub mod peers;
 pub mod realtime;
 pub mod swarm;
+pub mod throttle;
 
 use piecewise::player::sample::{SampleFormat, SampleVideo};
 use piecewise::stats::schema::Run;

@@ -1,6 +1,7 @@
 //! Debian's nginx as a web-seed origin on 127.0.0.1: a foreground process
 //! with its own config, prefix, pid file and logs in a temporary folder,
-//! killed when dropped.
+//! killed when dropped. `start_throttled` puts a pacing relay
+//! (`throttle.rs`) in front of it for an honestly slow origin.
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -8,10 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::opentracker::closed_tcp_port;
+use super::throttle::Throttle;
 
 pub struct Nginx {
     child: Child,
-    pub port: u16,
+    /// Where nginx itself listens.
+    port: u16,
+    throttle: Option<Throttle>,
     dir: tempfile::TempDir,
 }
 
@@ -62,8 +66,21 @@ http {{
             .stderr(Stdio::inherit())
             .spawn()
             .expect("nginx runs (package nginx-light)");
-        let mut nginx = Nginx { child, port, dir };
+        let mut nginx = Nginx {
+            child,
+            port,
+            throttle: None,
+            dir,
+        };
         nginx.wait_until_listening();
+        nginx
+    }
+
+    /// As `start`, reached through a relay that sends each connection's
+    /// replies at `bytes_per_second`, smoothly from the first byte.
+    pub fn start_throttled(root: &Path, directives: &str, bytes_per_second: f64) -> Nginx {
+        let mut nginx = Self::start(root, directives);
+        nginx.throttle = Some(Throttle::start(nginx.port, bytes_per_second));
         nginx
     }
 
@@ -78,9 +95,11 @@ http {{
         }
     }
 
-    /// `http://127.0.0.1:PORT/` followed by `path`.
+    /// `http://127.0.0.1:PORT/` followed by `path` (through the relay when
+    /// throttled).
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
+        let port = self.throttle.as_ref().map_or(self.port, |t| t.port);
+        format!("http://127.0.0.1:{port}/{path}")
     }
 
     pub fn error_log(&self) -> String {

@@ -6,6 +6,7 @@
 
 mod deadline;
 mod piece;
+mod rescue;
 pub mod startup;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use crate::engine::wire::{BLOCK_SIZE, BlockRequest};
 
 pub use deadline::{MAX_WINDOW_PIECES, PieceDeadline};
 use piece::{Block, InFlight, PartialPiece, block_index, block_request};
+use rescue::PeerSchedule;
 
 /// Identifies one peer connection; unique for the torrent's lifetime.
 pub type PeerKey = u64;
@@ -239,6 +241,13 @@ impl PeerState {
             rate: 0.0,
             last_pick: None,
             standby: false,
+        }
+    }
+
+    fn has(&self, piece: u32) -> bool {
+        match &self.pieces {
+            PeerPieces::Seed => true,
+            PeerPieces::Some(field) => field.get(piece),
         }
     }
 
@@ -657,14 +666,10 @@ impl Picker {
     /// late ones again from this peer, up to `max_duplicates` extra copies.
     /// A peer of unknown rate takes at most `UNKNOWN_RATE_CRITICAL_BLOCKS`.
     fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) {
-        let best_other_secs = self.best_other_delivery_secs(round, true, f64::INFINITY);
-        // What a standby source must beat: the peers alone, an unmeasured
-        // one counted as bringing a block before its copy turns late.
-        let best_peer_secs = if round.rescue_only {
-            self.best_other_delivery_secs(round, false, UNKNOWN_RATE_LATE_AFTER.as_secs_f64())
-        } else {
-            best_other_secs
-        };
+        let best_other_secs = self.best_other_delivery_secs(round);
+        // What a standby source must beat: the peers alone, their queues
+        // played forward block by block.
+        let mut schedule = round.rescue_only.then(|| self.peer_schedule(round));
         let max_copies = 1 + params.max_duplicates as usize;
         if std::mem::take(&mut self.critical_woken) {
             for entry in &mut self.critical {
@@ -689,7 +694,9 @@ impl Picker {
         // A standby source not measured yet tries whatever peers would bring
         // late; its first blocks measure it.
         let unmeasured_standby = round.rescue_only && own_secs.is_infinite();
-        let first = if own_secs <= best_other_secs * params.lateness() || unmeasured_standby {
+        // A standby source looks at the whole window: what it must take
+        // depends on what the peers can bring, not on its own speed.
+        let first = if own_secs <= best_other_secs * params.lateness() || round.rescue_only {
             0
         } else {
             let Some(arrival) = Duration::try_from_secs_f64(own_secs)
@@ -721,11 +728,21 @@ impl Picker {
                     return;
                 }
                 let length = block_request(piece, piece_len, index).length;
+                let mut peers_late = false;
                 match self.partial.get(&piece).and_then(|p| p.blocks.get(index)) {
                     None | Some(Block::Open) => {
-                        if round.rescue_only && others_in_time(round.now, best_peer_secs, deadline)
-                        {
-                            continue;
+                        if let Some(schedule) = schedule.as_mut() {
+                            let secs_left = deadline.saturating_duration_since(round.now);
+                            let has = |peer| self.peers.get(&peer).is_some_and(|p| p.has(piece));
+                            if schedule.book(
+                                length,
+                                secs_left.as_secs_f64(),
+                                UNKNOWN_RATE_LATE_AFTER.as_secs_f64(),
+                                has,
+                            ) {
+                                continue;
+                            }
+                            peers_late = true;
                         }
                     }
                     Some(Block::Received) => continue,
@@ -757,7 +774,10 @@ impl Picker {
                         }
                     }
                 }
+                // Blocks the peers would bring late are the standby
+                // source's whether or not it is in time itself.
                 if !unmeasured_standby
+                    && !peers_late
                     && !self.can_deliver_in_time(round, deadline, best_other_secs, length, params)
                 {
                     // Later blocks would wait behind this one in its queue.
@@ -965,35 +985,51 @@ impl Picker {
             .and_then(|wait| round.now.checked_add(wait))
     }
 
-    /// The quickest estimated delivery of one block among the other active
-    /// peers: with requests in flight (a full pipeline does not ask for
-    /// more) or asking lately; standby sources only if `count_standby`.
-    /// Infinite when none has a known rate.
-    fn best_other_delivery_secs(
-        &self,
-        round: &PickRound,
-        count_standby: bool,
-        unmeasured_secs: f64,
-    ) -> f64 {
+    /// The other active sources: with requests in flight (a full pipeline
+    /// does not ask for more) or asking lately.
+    fn other_active_peers<'a>(
+        &'a self,
+        round: &'a PickRound,
+    ) -> impl Iterator<Item = (PeerKey, &'a PeerState)> + 'a {
         self.peers
             .iter()
             .filter(|&(&key, state)| {
                 key != round.peer
-                    && (count_standby || !state.standby)
                     && (!state.in_flight.is_empty()
                         || state.last_pick.is_some_and(|at| {
                             round.now.saturating_duration_since(at) <= ACTIVE_PEER_WINDOW
                         }))
             })
-            .map(|(_, state)| state)
-            .map(|state| {
-                if state.rate > 0.0 {
-                    state.delivery_secs(BLOCK_SIZE)
-                } else {
-                    unmeasured_secs
-                }
-            })
+            .map(|(&key, state)| (key, state))
+    }
+
+    /// The quickest estimated delivery of one block among the other active
+    /// sources, standby ones included. Infinite when none has a known rate.
+    fn best_other_delivery_secs(&self, round: &PickRound) -> f64 {
+        self.other_active_peers(round)
+            .map(|(_, state)| state.delivery_secs(BLOCK_SIZE))
             .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The other active peers (standby sources left out) as a standby
+    /// source plans around them: their queues, rates, and how many
+    /// time-critical blocks those of unknown rate may still take.
+    fn peer_schedule(&self, round: &PickRound) -> PeerSchedule {
+        let mut schedule = PeerSchedule::default();
+        for (key, state) in self.other_active_peers(round) {
+            if state.standby {
+                continue;
+            }
+            let critical = state.in_flight.iter();
+            let critical = critical.filter(|b| self.is_critical.get(b.piece)).count();
+            schedule.add(
+                key,
+                state.queued_bytes,
+                state.rate,
+                UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_sub(critical),
+            );
+        }
+        schedule
     }
 
     fn request_open_blocks(&mut self, round: &mut PickRound, piece: u32) {
@@ -1240,15 +1276,6 @@ impl Picker {
 }
 
 /// One peer more or fewer.
-/// Whether the quickest other source, `best_other_secs` away, brings a
-/// block before `deadline`.
-fn others_in_time(now: Instant, best_other_secs: f64, deadline: Instant) -> bool {
-    Duration::try_from_secs_f64(best_other_secs)
-        .ok()
-        .and_then(|wait| now.checked_add(wait))
-        .is_some_and(|arrival| arrival <= deadline)
-}
-
 fn step(count: &mut u32, up: bool) {
     *count = if up {
         count.saturating_add(1)
