@@ -26,6 +26,35 @@ use super::strikes::Supplier;
 /// while a working swarm is never undercut by the origin.
 const ORIGIN_FILL_AFTER_PEER_SILENCE: Duration = Duration::from_secs(3);
 
+/// What a web seed may be asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OriginAsk {
+    Nothing,
+    /// Only time-critical blocks the peers would bring late.
+    Rescue,
+    /// Anything, as a peer is.
+    Anything,
+}
+
+impl OriginAsk {
+    /// Under `origin`, with or without a stream, no peer block for
+    /// `peer_silence`.
+    fn new(origin: OriginUse, streaming: bool, peer_silence: Duration) -> Self {
+        match origin {
+            OriginUse::Never => Self::Nothing,
+            OriginUse::Always => Self::Anything,
+            // Filling in is for downloads without a player: a stream's
+            // demand says what is late.
+            OriginUse::AvoidStall
+                if !streaming && peer_silence >= ORIGIN_FILL_AFTER_PEER_SILENCE =>
+            {
+                Self::Anything
+            }
+            OriginUse::AvoidStall => Self::Rescue,
+        }
+    }
+}
+
 /// A running web seed, as the torrent sees it.
 pub(super) struct WebSeed {
     url: String,
@@ -169,10 +198,11 @@ impl TorrentTask {
             return;
         }
         let now = Instant::now();
-        // Filling in is for downloads without a player: a stream's demand
-        // says what is late.
-        let fill = self.streams.stream_file().is_none()
-            && now.duration_since(self.last_peer_block) >= ORIGIN_FILL_AFTER_PEER_SILENCE;
+        let ask = OriginAsk::new(
+            self.origin,
+            self.streams.stream_file().is_some(),
+            now.duration_since(self.last_peer_block),
+        );
         let Some(seed) = self.web_seeds.get_mut(&key) else {
             return;
         };
@@ -184,14 +214,10 @@ impl TorrentTask {
             return;
         }
         let slots = target - seed.in_flight.len();
-        let picked = match self.origin {
-            OriginUse::Never => return,
-            OriginUse::AvoidStall if !fill => {
-                self.picker.pick_rescue(key, &seed.pieces, rate, slots, now)
-            }
-            OriginUse::AvoidStall | OriginUse::Always => {
-                self.picker.pick(key, &seed.pieces, rate, slots, now)
-            }
+        let picked = match ask {
+            OriginAsk::Nothing => return,
+            OriginAsk::Rescue => self.picker.pick_rescue(key, &seed.pieces, rate, slots, now),
+            OriginAsk::Anything => self.picker.pick(key, &seed.pieces, rate, slots, now),
         };
         if picked.is_empty() {
             return;
@@ -200,5 +226,36 @@ impl TorrentTask {
         seed.busy = true;
         // A closed channel means the task failed; its event follows.
         let _ = seed.requests.send(picked);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_setting_decides_what_a_web_seed_is_asked_for() {
+        let quiet = ORIGIN_FILL_AFTER_PEER_SILENCE;
+        let busy = Duration::from_millis(100);
+        // (setting, streaming, time since a peer's last block) -> ask
+        let table = [
+            (OriginUse::Never, true, quiet, OriginAsk::Nothing),
+            (OriginUse::Never, false, quiet, OriginAsk::Nothing),
+            (OriginUse::AvoidStall, true, busy, OriginAsk::Rescue),
+            // A player's deadlines decide even while peers are silent.
+            (OriginUse::AvoidStall, true, quiet, OriginAsk::Rescue),
+            (OriginUse::AvoidStall, false, busy, OriginAsk::Rescue),
+            // A download without a player whose swarm went quiet.
+            (OriginUse::AvoidStall, false, quiet, OriginAsk::Anything),
+            (OriginUse::Always, true, busy, OriginAsk::Anything),
+            (OriginUse::Always, false, busy, OriginAsk::Anything),
+        ];
+        for (origin, streaming, silence, expected) in table {
+            assert_eq!(
+                OriginAsk::new(origin, streaming, silence),
+                expected,
+                "{origin:?} streaming {streaming} silence {silence:?}"
+            );
+        }
     }
 }
