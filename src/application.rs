@@ -140,9 +140,10 @@ fn setup_actions(app: &adw::Application) {
     for (action, key) in &steps {
         app.set_accels_for_action(action, &[key]);
     }
-    let accels: [(&str, &[&str]); 10] = [
+    let accels: [(&str, &[&str]); 11] = [
         ("win.play-pause", &["space", "k"]),
         ("win.toggle-fullscreen", &["f"]),
+        ("win.next-file", &["n"]),
         ("win.toggle-stats", &["F9"]),
         ("win.leave-fullscreen", &["Escape"]),
         ("win.open-torrent", &["<Control>o"]),

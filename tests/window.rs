@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::swarm::TrackedSwarm;
+use common::peers::{create_torrent, write_data};
+use common::swarm::{PIECE, TrackedSwarm, peer_magnet, seed};
 use common::{App, Desktop, artifact_dir, ten_second_video, write_video};
-use piecewise::player::sample::SampleFormat;
+use piecewise::player::sample::{SampleFormat, SampleVideo};
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
@@ -260,4 +261,146 @@ fn damaged_torrent_and_bare_magnet_show_plain_sentences() {
     let line = app.wait_for_line("showing error", STEP_TIMEOUT);
     assert!(line.contains("nobody to ask for the video"), "{line}");
     assert_clean_exit(app);
+}
+
+/// A 320×240 H.264/AAC clip of `seconds` at `path`.
+fn write_clip(path: &Path, seconds: u32) {
+    piecewise::player::init().expect("GStreamer initialises");
+    SampleVideo {
+        frames: seconds * 25,
+        ..ten_second_video(SampleFormat::Mp4H264Aac)
+    }
+    .write(path)
+    .expect("the clip encodes");
+}
+
+/// `HOME` and `XDG_CONFIG_HOME` in `home`, so the download lands there, and
+/// settings kept in a file there (not in memory), so they outlive the
+/// process.
+fn home_env(home: &Path) -> [(&'static str, &Path); 3] {
+    [
+        ("HOME", home),
+        ("XDG_CONFIG_HOME", home),
+        ("GSETTINGS_BACKEND", Path::new("keyfile")),
+    ]
+}
+
+#[test]
+fn multi_file_torrent_offers_its_videos_and_next_file_plays_the_following_episode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let series = dir.path().join("seed").join("Series");
+    std::fs::create_dir_all(&series).expect("folder");
+    // In natural order 9 comes before 10 (in byte order it would not), and
+    // episode 9 is the larger file.
+    write_clip(&series.join("Episode 9.mp4"), 10);
+    write_clip(&series.join("Episode 10.mp4"), 4);
+    write_data(&series.join("notes.txt"), 400_000, 7);
+    let torrent = dir.path().join("series.torrent");
+    create_torrent(&series, &torrent, PIECE, &[]);
+    let seeder = seed(&torrent, &dir.path().join("seed"), 0);
+    let magnet = peer_magnet(&torrent, &seeder);
+
+    let desktop = Desktop::start();
+    let home = dir.path().join("home");
+    let mut app = desktop.launch_with_env(&[OsStr::new(&magnet)], &home_env(&home));
+    let line = app.wait_for_line("choosing a video", START_TIMEOUT);
+    assert!(
+        line.contains(r#"names=["Series/Episode 9.mp4", "Series/Episode 10.mp4"]"#)
+            && line.contains(r#"selected=Some("Series/Episode 9.mp4")"#),
+        "{line}"
+    );
+    settled_screenshot(&desktop, "window-video-chooser.png", None);
+
+    activate(&desktop, WINDOW_PATH, "play-chosen-file", None);
+    let line = app.wait_for_line("playing file", STEP_TIMEOUT);
+    assert!(line.contains("Series/Episode 9.mp4"), "{line}");
+    app.wait_for_line("playing from", START_TIMEOUT);
+    assert!(desktop.action_enabled(WINDOW_PATH, "next-file"));
+    // The controls show the next-file button while they are up.
+    desktop.screenshot(&artifact_dir().join("window-multi-file-playing.png"));
+
+    activate(&desktop, WINDOW_PATH, "next-file", None);
+    let line = app.wait_for_line("playing file", STEP_TIMEOUT);
+    assert!(line.contains("Series/Episode 10.mp4"), "{line}");
+    let line = app.wait_for_line("playing from", START_TIMEOUT);
+    assert!(line.contains("Series/Episode 10.mp4"), "{line}");
+    let screenshot = settled_screenshot(&desktop, "window-next-file.png", None);
+    assert!(
+        distinct_colours(&screenshot) > 256,
+        "no video frame on screen; see {}",
+        screenshot.display()
+    );
+    // Episode 10 is the last one.
+    assert!(!desktop.action_enabled(WINDOW_PATH, "next-file"));
+    assert_clean_exit(app);
+
+    // The text file was never asked for: at most the piece it shares with
+    // the video before it reached the disk.
+    let original = std::fs::read(series.join("notes.txt")).expect("notes");
+    let downloaded = std::fs::read(home.join("Downloads/Series/notes.txt")).unwrap_or_default();
+    let same = original
+        .iter()
+        .zip(&downloaded)
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        same <= PIECE as usize + PIECE as usize / 8,
+        "{same} bytes of notes.txt were downloaded"
+    );
+}
+
+#[test]
+fn reopened_torrent_resumes_where_playback_was_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).expect("folder");
+    let video = seed_dir.join("Long.mp4");
+    write_clip(&video, 40);
+    let torrent = dir.path().join("long.torrent");
+    create_torrent(&video, &torrent, PIECE, &[]);
+    let seeder = seed(&torrent, &seed_dir, 0);
+    let magnet = peer_magnet(&torrent, &seeder);
+    let desktop = Desktop::start();
+    let home = dir.path().join("home");
+
+    let mut app = desktop.launch_with_env(&[OsStr::new(&magnet)], &home_env(&home));
+    let line = app.wait_for_line("playing from", START_TIMEOUT);
+    assert!(
+        line.contains("position_s=0"),
+        "a new video starts at 0: {line}"
+    );
+    activate(&desktop, WINDOW_PATH, "seek", Some("<20.0>"));
+    app.wait_for_line("state=Seeking", STEP_TIMEOUT);
+    app.wait_for_line("state=Playing", STEP_TIMEOUT);
+    // Saved by the first position after the seek.
+    app.wait_for_line("saved playback position", STEP_TIMEOUT);
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, log) = app.terminate();
+    assert!(status.success(), "exit status {status}");
+    let saved = log
+        .iter()
+        .rfind(|line| line.contains("saved playback position"))
+        .expect("the position is saved on closing");
+    let left_at = field(saved, "position_s=");
+    assert!(left_at >= 20.0, "{saved}");
+
+    let mut app = desktop.launch_with_env(&[OsStr::new(&magnet)], &home_env(&home));
+    let line = app.wait_for_line("playing from", START_TIMEOUT);
+    let resumed_at = field(&line, "position_s=");
+    // A key-unit seek lands on the key frame before: one a second.
+    assert!(
+        resumed_at > left_at - 1.5 && resumed_at <= left_at + 0.5,
+        "left at {left_at} s, resumed at {resumed_at} s: {line}"
+    );
+    // The controls are up as playback starts: the elapsed time shows.
+    desktop.screenshot(&artifact_dir().join("window-resumed.png"));
+    assert_clean_exit(app);
+}
+
+/// The number after `name` in a log line (`position_s=12.5`).
+fn field(line: &str, name: &str) -> f64 {
+    line.split_once(name)
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
 }

@@ -2,6 +2,7 @@
 //! Pure: decided from the file names and sizes alone, before any byte
 //! arrives.
 
+use std::cmp::Ordering;
 use std::path::Path;
 
 use crate::engine::limits::MAX_SUBTITLE_FILE_BYTES;
@@ -61,6 +62,57 @@ pub fn playable_files(info: &Info) -> Vec<PlayableFile> {
 /// The video played when the user did not choose: the largest.
 pub fn default_video(info: &Info) -> Option<PlayableFile> {
     playable_files(info).into_iter().next()
+}
+
+/// The playable file after `current` in natural name order (`S01E02`
+/// after `S01E01`, `Episode 10` after `Episode 9`): the next episode of a
+/// series. `None` when `current` is the last or not playable.
+pub fn next_file(playable: &[PlayableFile], current: usize) -> Option<PlayableFile> {
+    let current = playable.iter().find(|file| file.index == current)?;
+    playable
+        .iter()
+        .filter(|file| natural_cmp(&file.path, &current.path) == Ordering::Greater)
+        .min_by(|a, b| natural_cmp(&a.path, &b.path))
+        .cloned()
+}
+
+/// Compares names as people sort them: runs of digits by their number,
+/// everything else without regard to case; exact bytes break ties so that
+/// distinct names never compare equal.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut left, mut right) = (a, b);
+    while let (Some(l), Some(r)) = (left.chars().next(), right.chars().next()) {
+        let order = if l.is_ascii_digit() && r.is_ascii_digit() {
+            let (l_run, l_rest) = split_digits(left);
+            let (r_run, r_rest) = split_digits(right);
+            left = l_rest;
+            right = r_rest;
+            compare_numbers(l_run, r_run)
+        } else {
+            left = &left[l.len_utf8()..];
+            right = &right[r.len_utf8()..];
+            l.to_lowercase().cmp(r.to_lowercase())
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    left.len().cmp(&right.len()).then_with(|| a.cmp(b))
+}
+
+fn split_digits(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    text.split_at(end)
+}
+
+/// Compares two runs of ASCII digits by value, whatever their length:
+/// without leading zeros, the longer number is the larger.
+fn compare_numbers(a: &str, b: &str) -> Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// Subtitle files beside the video `video` with its stem: `Movie.srt`,
@@ -187,6 +239,55 @@ mod tests {
         let info = info(&[("t/a.txt", 10), ("t/b.srt", 10), ("t/c", 10)]);
         assert_eq!(playable_files(&info), Vec::new());
         assert_eq!(default_video(&info), None);
+    }
+
+    #[test]
+    fn names_sort_naturally_by_the_numbers_in_them() {
+        let mut names = vec![
+            "Show S01E10.mkv",
+            "show s01e02.mkv",
+            "Show S01E01.mkv",
+            "Episode 10.mp4",
+            "Episode 9.mp4",
+            "Episode 009.mp4",
+            "Episode 99999999999999999999999.mp4",
+            "Episode 100000000000000000000000.mp4",
+            "Épisode 2.mp4",
+        ];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            names,
+            vec![
+                "Episode 009.mp4",
+                "Episode 9.mp4",
+                "Episode 10.mp4",
+                "Episode 99999999999999999999999.mp4",
+                "Episode 100000000000000000000000.mp4",
+                "Show S01E01.mkv",
+                "show s01e02.mkv",
+                "Show S01E10.mkv",
+                "Épisode 2.mp4",
+            ]
+        );
+        assert_eq!(natural_cmp("a", "a"), Ordering::Equal);
+        assert_eq!(natural_cmp("a", "A"), Ordering::Greater);
+    }
+
+    #[test]
+    fn next_file_is_the_following_episode_in_natural_order() {
+        let info = info(&[
+            ("s/Show S01E10.mkv", 5_000),
+            ("s/Show S01E09.mkv", 9_000),
+            ("s/notes.txt", 50_000),
+            ("s/Show S01E01.mkv", 7_000),
+        ]);
+        let playable = playable_files(&info);
+        let next = |current| next_file(&playable, current).map(|file| file.index);
+        assert_eq!(next(3), Some(1));
+        assert_eq!(next(1), Some(0));
+        assert_eq!(next(0), None);
+        // Not a playable file: no next.
+        assert_eq!(next(2), None);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub enum PlayerEvent {
     /// `torrentsrc` waits for data that has not arrived, or stopped
     /// waiting: the stall signal of playback from a torrent.
     ReadWait(ReadWait),
+    /// The video prerolled and is being moved to the start position given
+    /// to [`Player::open_at`]; the state stays as it was (still opening).
+    StartSeek(gst::ClockTime),
 }
 
 /// The audio and subtitle tracks of the open video, as playbin numbers
@@ -75,6 +78,7 @@ enum Command {
     Open {
         uri: String,
         subtitle_uri: Option<String>,
+        start: Option<gst::ClockTime>,
     },
     DataReady(bool),
     Play,
@@ -156,6 +160,7 @@ impl Player {
             missing_plugins: Vec::new(),
             last_progress: None,
             last_position: None,
+            start: None,
         };
         let worker = std::thread::Builder::new()
             .name("player".into())
@@ -175,9 +180,18 @@ impl Player {
 
     /// Opens `uri` with the external subtitle file `subtitle_uri`.
     pub fn open_with_subtitles(&self, uri: &str, subtitle_uri: Option<&str>) {
+        self.open_at(uri, subtitle_uri, None);
+    }
+
+    /// Opens `uri` (with `subtitle_uri`) to start at `start`: GStreamer
+    /// seeks only once prerolled, so the first frame is decoded and the
+    /// pipeline moved to `start` before playback begins
+    /// ([`PlayerEvent::StartSeek`]).
+    pub fn open_at(&self, uri: &str, subtitle_uri: Option<&str>, start: Option<gst::ClockTime>) {
         self.send(Command::Open {
             uri: uri.to_owned(),
             subtitle_uri: subtitle_uri.map(str::to_owned),
+            start,
         });
     }
 
@@ -334,6 +348,8 @@ struct Worker {
     missing_plugins: Vec<String>,
     last_progress: Option<Instant>,
     last_position: Option<gst::ClockTime>,
+    /// Where the open video should start, until its first preroll.
+    start: Option<gst::ClockTime>,
 }
 
 impl Worker {
@@ -357,7 +373,11 @@ impl Worker {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Open { uri, subtitle_uri } => {
+            Command::Open {
+                uri,
+                subtitle_uri,
+                start,
+            } => {
                 self.set_pipeline_state(gst::State::Null);
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 self.playbin.set_property("uri", &uri);
@@ -369,6 +389,7 @@ impl Worker {
                 self.intent = Intent::Play;
                 self.last_progress = None;
                 self.last_position = None;
+                self.start = start.filter(|start| !start.is_zero());
                 // Reported even when already `Opening`: a new source began.
                 self.state = self.state.next(Input::Open, self.intent);
                 self.emit(PlayerEvent::State(self.state));
@@ -417,10 +438,25 @@ impl Worker {
         if matches!(self.state, PlaybackState::Error | PlaybackState::Opening) {
             return;
         }
+        // The user's own seek replaces the start position.
+        self.start = None;
         let flags = gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT;
         match self.playbin.seek_simple(flags, position) {
             Ok(()) => self.apply(Input::SeekStarted),
             Err(error) => tracing::warn!(%error, %position, "seek refused"),
+        }
+    }
+
+    /// The first preroll is done: moves to the start position without
+    /// leaving `Opening`/`Prebuffering`, since playback has not begun.
+    fn seek_to_start(&mut self) {
+        let Some(start) = self.start.take() else {
+            return;
+        };
+        let flags = gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT;
+        match self.playbin.seek_simple(flags, start) {
+            Ok(()) => self.emit(PlayerEvent::StartSeek(start)),
+            Err(error) => tracing::warn!(%error, %start, "start seek refused"),
         }
     }
 
@@ -432,6 +468,7 @@ impl Worker {
                 gst::State::Paused => self.apply(Input::PipelinePaused),
                 _ => {}
             },
+            M::AsyncDone(_) if self.start.is_some() => self.seek_to_start(),
             M::AsyncDone(_) => {
                 self.apply(Input::SeekDone);
                 // A seek that ends while held for data lands in a stall.

@@ -237,6 +237,9 @@ pub struct Session {
     holding: bool,
     started: bool,
     seek_target_s: Option<f64>,
+    /// A start position was asked for and the player has not moved there
+    /// yet: the buffer at the top of the file does not count.
+    start_pending: bool,
     last_sample: Option<Instant>,
     /// When the session started: the download rate has been measured
     /// about this long, and a young rate counts for less.
@@ -254,8 +257,23 @@ impl Session {
         prepared: PreparedPlayback,
         sinks: SessionSinks,
         subtitle_uri: Option<&str>,
+        recorder: Recorder,
+        start_rule: StartRule,
+    ) -> Result<Self, SessionError> {
+        Self::start_at(prepared, sinks, subtitle_uri, recorder, start_rule, None)
+    }
+
+    /// Like [`start`](Self::start), resuming at `start_s` media seconds:
+    /// the player decodes the first frame, then moves there before playback
+    /// begins, and until then the startup rule waits (the buffer that
+    /// counts is the one at `start_s`).
+    pub fn start_at(
+        prepared: PreparedPlayback,
+        sinks: SessionSinks,
+        subtitle_uri: Option<&str>,
         mut recorder: Recorder,
         start_rule: StartRule,
+        start_s: Option<f64>,
     ) -> Result<Self, SessionError> {
         let frame_watch = Arc::new(FrameWatch(AtomicU8::new(FRAME_NEXT)));
         let (frames_tx, frames) = async_channel::bounded(4);
@@ -310,7 +328,10 @@ impl Session {
             bitrate_bytes_per_s: None,
         };
         recorder.set_torrent(torrent_info.clone());
-        player.open_with_subtitles(&prepared.uri, subtitle_uri);
+        let start = start_s
+            .filter(|start| *start > 0.0)
+            .map(|start| gst::ClockTime::from_nseconds((start * 1e9) as u64));
+        player.open_at(&prepared.uri, subtitle_uri, start);
         let holding = start_rule == StartRule::Estimate;
         if holding {
             player.set_data_ready(false);
@@ -332,6 +353,7 @@ impl Session {
             holding,
             started: false,
             seek_target_s: None,
+            start_pending: start.is_some(),
             last_sample: None,
             sent_playback: None,
             opened_at: Instant::now(),
@@ -451,6 +473,14 @@ impl Session {
                 self.reader_waiting = matches!(wait, ReadWait::Started { .. });
                 None
             }
+            PlayerEvent::StartSeek(start) => {
+                // The demuxer's reads at the top of the file are over: the
+                // engine should fetch from the start position on only.
+                self.start_pending = false;
+                self.position_s = start.nseconds() as f64 / 1e9;
+                self.prepared.stream().reset_read_heads();
+                Some(SessionEvent::Position(self.position_s))
+            }
         }
     }
 
@@ -527,7 +557,7 @@ impl Session {
             buffered_secs: buffer_s,
             safety_margin_secs: SAFETY_MARGIN_S.min(remaining_s.max(0.0)),
         });
-        let enough = estimate.can_start_now || to_the_end;
+        let enough = !self.start_pending && (estimate.can_start_now || to_the_end);
         self.buffer = Some(BufferStatus {
             ahead_s: buffer_s,
             required_s: if to_the_end {

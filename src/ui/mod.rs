@@ -3,12 +3,14 @@
 
 mod clock;
 pub mod open_request;
+mod playback_positions;
 mod preferences;
 mod seek_bar;
 pub mod settings;
 mod stats_panel;
 mod status_line;
 mod torrent_playback;
+mod video_chooser;
 mod window;
 
 pub use clock::format_clock;

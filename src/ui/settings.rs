@@ -27,6 +27,7 @@ pub enum Key {
     WindowHeight,
     WindowMaximized,
     RecentTorrents,
+    PlaybackPositions,
 }
 
 impl Key {
@@ -44,6 +45,7 @@ impl Key {
             Key::WindowHeight => "window-height",
             Key::WindowMaximized => "window-maximized",
             Key::RecentTorrents => "recent-torrents",
+            Key::PlaybackPositions => "playback-positions",
         }
     }
 }

@@ -4,11 +4,13 @@
 //! loop and reporting back over a channel, so the main loop never blocks.
 
 use crate::engine::events::{EngineEvent, TorrentEvent};
+use crate::engine::handle::TorrentHandle;
 use crate::engine::handle::{
     DeadlineParams, DhtConfig, Engine, EngineConfig, EngineError, OriginUse, Policy, TorrentSource,
 };
 use crate::i18n::{gettext, gettext_f};
 use crate::player::PlayerSinks;
+use crate::player::file_choice::{self, PlayableFile};
 use crate::player::session::{
     BufferStatus, PreparedPlayback, Session, SessionError, SessionEvent, SessionSinks, StartRule,
 };
@@ -37,6 +39,14 @@ const RANGES_INTERVAL: Duration = Duration::from_millis(500);
 /// What the window asks of the session.
 #[derive(Clone, Debug)]
 pub enum PlaybackCommand {
+    /// Play file `file` of the torrent (one of [`TorrentFiles::playable`])
+    /// into `video_sink`, from `start_s` media seconds (resuming), in
+    /// place of the file playing now.
+    PlayFile {
+        file: usize,
+        video_sink: gst::Element,
+        start_s: Option<f64>,
+    },
     TogglePlay,
     /// Media seconds.
     Seek(f64),
@@ -50,9 +60,29 @@ pub enum PlaybackCommand {
     ExportStats(PathBuf),
 }
 
+/// A torrent's playable files, once its metadata is there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TorrentFiles {
+    pub name: String,
+    /// Hexadecimal, for the positions' keys.
+    pub info_hash: String,
+    /// Largest first; never empty.
+    pub playable: Vec<PlayableFile>,
+}
+
+impl TorrentFiles {
+    /// The playable file after `file` in natural name order.
+    pub fn next_after(&self, file: usize) -> Option<PlayableFile> {
+        file_choice::next_file(&self.playable, file)
+    }
+}
+
 /// What the window learns.
 #[derive(Clone, Debug)]
 pub enum PlaybackUpdate {
+    /// The torrent is there: the window answers with
+    /// [`PlaybackCommand::PlayFile`].
+    Files(TorrentFiles),
     Session(SessionEvent),
     /// Media seconds.
     Progress {
@@ -138,14 +168,14 @@ pub struct TorrentPlayback {
 }
 
 impl TorrentPlayback {
-    /// Starts the engine with `config`, opens the torrent's largest video
-    /// and plays it into `video_sink`. `previous` is stopped first, on the
-    /// new thread: stopping an engine can take a moment, and the GTK thread
-    /// must not wait for it.
+    /// Starts the engine with `config` and adds the torrent; its playable
+    /// files come as [`PlaybackUpdate::Files`], and each
+    /// [`PlaybackCommand::PlayFile`] plays one. `previous` is stopped
+    /// first, on the new thread: stopping an engine can take a moment, and
+    /// the GTK thread must not wait for it.
     pub fn start(
         open: &Open,
         config: EngineConfig,
-        video_sink: gst::Element,
         previous: Option<TorrentPlayback>,
     ) -> std::io::Result<(Self, async_channel::Receiver<PlaybackUpdate>)> {
         let (commands, command_rx) = async_channel::unbounded();
@@ -165,7 +195,7 @@ impl TorrentPlayback {
                         return;
                     }
                 };
-                runtime.block_on(run(open, config, video_sink, command_rx, updates));
+                runtime.block_on(run(open, config, command_rx, updates));
             })?;
         Ok((
             Self {
@@ -203,7 +233,6 @@ impl Drop for TorrentPlayback {
 async fn run(
     open: Open,
     config: EngineConfig,
-    video_sink: gst::Element,
     commands: async_channel::Receiver<PlaybackCommand>,
     updates: async_channel::Sender<PlaybackUpdate>,
 ) {
@@ -211,14 +240,44 @@ async fn run(
         Policy::Deadline(params) => Some(params.window_secs),
         Policy::Sequential | Policy::RarestFirst => None,
     };
-    let (engine, mut session) = match start_session(&open, config, video_sink, &updates).await {
-        Ok(started) => started,
+    let (engine, mut added) = match add_torrent(&open, config, &updates).await {
+        Ok(added) => added,
         Err(sentence) => {
             tracing::warn!("cannot open the torrent: {sentence}");
             let _ = updates.send(PlaybackUpdate::Failed(sentence)).await;
             return;
         }
     };
+    let info = &added.torrent.metainfo().info;
+    let files = TorrentFiles {
+        name: info.name.clone(),
+        info_hash: added.torrent.info_hash().to_hex(),
+        playable: file_choice::playable_files(info),
+    };
+    if files.playable.is_empty() {
+        let sentence = session_error_sentence(&SessionError::NoPlayableFile(files.name));
+        tracing::warn!("cannot open the torrent: {sentence}");
+        let _ = updates.send(PlaybackUpdate::Failed(sentence)).await;
+        return;
+    }
+    // Until the window chooses, only the largest video (its likely choice)
+    // is fetched, not the whole torrent. Nothing at all would make the
+    // torrent count as finished and drop its seeders.
+    let mut wanted = vec![false; info.files.len()];
+    if let Some(flag) = files.playable.first().and_then(|f| wanted.get_mut(f.index)) {
+        *flag = true;
+    }
+    if let Err(error) = added.torrent.set_wanted_files(wanted) {
+        let _ = updates
+            .send(PlaybackUpdate::Failed(error.to_string()))
+            .await;
+        return;
+    }
+    if updates.send(PlaybackUpdate::Files(files)).await.is_err() {
+        return;
+    }
+    // No session until the window says which file to play.
+    let mut session: Option<Session> = None;
     let engine_events = engine.events();
     let mut stats_ticker = tokio::time::interval(STATS_INTERVAL);
     let mut watching_stats = false;
@@ -227,40 +286,45 @@ async fn run(
         tokio::select! {
             Ok(event) = engine_events.recv() => {
                 if matches!(event.kind, TorrentEvent::PeerConnected(_)) {
-                    session.recorder_mut().peer_connected(Instant::now());
+                    added.first_peer.get_or_insert_with(Instant::now);
+                    if let Some(session) = session.as_mut() {
+                        session.recorder_mut().peer_connected(Instant::now());
+                    }
                 }
             }
-            event = session.step() => {
+            event = next_step(&mut session) => {
                 let Some(event) = event else { continue };
-                if let SessionEvent::Position(position) = event {
-                    let duration = session.duration_s();
-                    if updates.send(PlaybackUpdate::Progress { position, duration }).await.is_err() {
-                        return;
-                    }
-                } else if updates.send(PlaybackUpdate::Session(event)).await.is_err() {
+                let event = if let SessionEvent::Position(position) = event {
+                    let duration = session.as_ref().and_then(Session::duration_s);
+                    PlaybackUpdate::Progress { position, duration }
+                } else {
+                    PlaybackUpdate::Session(event)
+                };
+                if updates.send(event).await.is_err() {
                     return;
                 }
             }
             command = commands.recv() => match command {
-                Ok(PlaybackCommand::TogglePlay) => session.player().toggle_play(),
-                Ok(PlaybackCommand::Seek(target)) => session.seek(target),
-                Ok(PlaybackCommand::SeekBy(delta)) => {
-                    let target = session.position_s() + delta;
-                    session.seek(session.duration_s().map_or(target, |d| target.min(d)));
+                Ok(PlaybackCommand::PlayFile { file, video_sink, start_s }) => {
+                    // The old player lets go of its stream first, so the
+                    // engine stops fetching the old file.
+                    session = None;
+                    match start_file(&mut added, file, video_sink, start_s) {
+                        Ok(started) => session = Some(started),
+                        Err(sentence) => {
+                            tracing::warn!("cannot play the file: {sentence}");
+                            if updates.send(PlaybackUpdate::Failed(sentence)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                 }
-                Ok(PlaybackCommand::Volume(volume)) => session.player().set_volume(volume),
                 Ok(PlaybackCommand::WatchStats(watch)) => watching_stats = watch,
-                Ok(PlaybackCommand::ExportStats(path)) => {
-                    let run = session.recorder().run();
-                    let written = tokio::task::spawn_blocking(move || {
-                        export::write_by_extension(&run, &path).map(|()| path)
-                    })
-                    .await;
-                    let result = match written {
-                        Ok(result) => result.map_err(|error| error.to_string()),
-                        Err(error) => Err(error.to_string()),
-                    };
-                    if updates.send(PlaybackUpdate::Exported(result)).await.is_err() {
+                Ok(command) => {
+                    let Some(session) = session.as_mut() else { continue };
+                    if let Some(update) = session_command(session, command).await
+                        && updates.send(update).await.is_err()
+                    {
                         return;
                     }
                 }
@@ -268,31 +332,77 @@ async fn run(
                 Err(_) => return,
             },
             _ = stats_ticker.tick() => {
-                let stats = session.prepared().torrent.stats();
+                let stats = added.torrent.stats();
                 let swarm = PlaybackUpdate::Swarm {
                     peers: stats.peers,
                     download_rate: stats.download_rate,
                     upload_rate: stats.upload_rate,
-                    buffer: session.buffer_status(),
+                    buffer: session.as_ref().and_then(Session::buffer_status),
                 };
                 if updates.send(swarm).await.is_err() {
                     return;
                 }
-                if watching_stats {
-                    let snapshot = stats_snapshot(&session).await;
-                    if updates.send(PlaybackUpdate::Stats(Box::new(snapshot))).await.is_err() {
-                        return;
-                    }
+                let Some(session) = session.as_ref().filter(|_| watching_stats) else {
+                    continue;
+                };
+                let snapshot = stats_snapshot(session).await;
+                if updates.send(PlaybackUpdate::Stats(Box::new(snapshot))).await.is_err() {
+                    return;
                 }
             }
             _ = ranges_ticker.tick() => {
-                let Some(ranges) = seek_ranges(&session, deadline_window_s) else { continue };
+                let Some(ranges) = session
+                    .as_ref()
+                    .and_then(|session| seek_ranges(session, deadline_window_s))
+                else {
+                    continue;
+                };
                 if updates.send(PlaybackUpdate::Ranges(ranges)).await.is_err() {
                     return;
                 }
             }
         }
     }
+}
+
+/// The playing file's next event; nothing happens without one.
+async fn next_step(session: &mut Option<Session>) -> Option<SessionEvent> {
+    match session {
+        Some(session) => session.step().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Applies a playback command to the playing file; returns what the window
+/// should learn from it.
+async fn session_command(
+    session: &mut Session,
+    command: PlaybackCommand,
+) -> Option<PlaybackUpdate> {
+    match command {
+        PlaybackCommand::TogglePlay => session.player().toggle_play(),
+        PlaybackCommand::Seek(target) => session.seek(target),
+        PlaybackCommand::SeekBy(delta) => {
+            let target = session.position_s() + delta;
+            session.seek(session.duration_s().map_or(target, |d| target.min(d)));
+        }
+        PlaybackCommand::Volume(volume) => session.player().set_volume(volume),
+        PlaybackCommand::ExportStats(path) => {
+            let run = session.recorder().run();
+            let written = tokio::task::spawn_blocking(move || {
+                export::write_by_extension(&run, &path).map(|()| path)
+            })
+            .await;
+            let result = match written {
+                Ok(result) => result.map_err(|error| error.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            return Some(PlaybackUpdate::Exported(result));
+        }
+        // Handled by the session thread's loop.
+        PlaybackCommand::PlayFile { .. } | PlaybackCommand::WatchStats(_) => {}
+    }
+    None
 }
 
 /// The run so far, the playing file's pieces and the peers.
@@ -317,32 +427,83 @@ async fn stats_snapshot(session: &Session) -> StatsSnapshot {
     }
 }
 
-async fn start_session(
+/// A torrent added to a running engine, with the startup milestones the
+/// first file's recorder gets.
+struct AddedTorrent {
+    torrent: TorrentHandle,
+    /// When opening began, when the engine ran and when the metadata was
+    /// there.
+    opened_at: Instant,
+    added_at: Instant,
+    metadata_at: Instant,
+    first_peer: Option<Instant>,
+    /// Whether a file played already: later files' startup counts from
+    /// their own start, not the torrent's.
+    played: bool,
+}
+
+async fn add_torrent(
     open: &Open,
     config: EngineConfig,
-    video_sink: gst::Element,
     updates: &async_channel::Sender<PlaybackUpdate>,
-) -> Result<(Engine, Session), String> {
+) -> Result<(Engine, AddedTorrent), String> {
     let source = match open {
         Open::Torrent(path) => TorrentSource::File(path.clone()),
         Open::Magnet(link) => TorrentSource::from_argument(link)
             .map_err(|error| open_error_sentence(&EngineError::Magnet(error)))?,
     };
-    // The startup phases of the stats panel count from here, as those of
-    // `piecewise play --headless` do.
-    let mut recorder = Recorder::new(process_start(), Instant::now(), Vec::new());
+    let opened_at = Instant::now();
     let engine = Engine::start(config)
         .await
         .map_err(|error| open_error_sentence(&error))?;
-    recorder.event(Instant::now(), EventKind::TorrentAdded);
+    let added_at = Instant::now();
     // A magnet's metadata arrives before this returns.
     let finding = tokio::spawn(report_finding(engine.events(), updates.clone()));
     let added = engine.add_torrent(source).await;
     finding.abort();
     let torrent = added.map_err(|error| open_error_sentence(&error))?;
-    recorder.event(Instant::now(), EventKind::MetadataReceived);
-    let prepared = PreparedPlayback::new(torrent, None, tokio::runtime::Handle::current())
-        .map_err(|error| session_error_sentence(&error))?;
+    Ok((
+        engine,
+        AddedTorrent {
+            torrent,
+            opened_at,
+            added_at,
+            metadata_at: Instant::now(),
+            first_peer: None,
+            played: false,
+        },
+    ))
+}
+
+/// Opens file `file` of the torrent (only it and its subtitles wanted)
+/// and starts playing it at `start_s`.
+fn start_file(
+    added: &mut AddedTorrent,
+    file: usize,
+    video_sink: gst::Element,
+    start_s: Option<f64>,
+) -> Result<Session, String> {
+    let now = Instant::now();
+    // The first file's startup phases count from the engine's start, as
+    // those of `piecewise play --headless` do.
+    let mut recorder = Recorder::new(
+        process_start(),
+        if added.played { now } else { added.opened_at },
+        Vec::new(),
+    );
+    let milestone = |at: Instant| if added.played { now } else { at };
+    recorder.event(milestone(added.added_at), EventKind::TorrentAdded);
+    recorder.event(milestone(added.metadata_at), EventKind::MetadataReceived);
+    if let Some(first_peer) = added.first_peer {
+        recorder.peer_connected(milestone(first_peer));
+    }
+    added.played = true;
+    let prepared = PreparedPlayback::new(
+        added.torrent.clone(),
+        Some(file),
+        tokio::runtime::Handle::current(),
+    )
+    .map_err(|error| session_error_sentence(&error))?;
     let sinks = SessionSinks {
         player: PlayerSinks {
             video: video_sink,
@@ -350,9 +511,15 @@ async fn start_session(
         },
         text: None,
     };
-    let session = Session::start(prepared, sinks, None, recorder, StartRule::Estimate)
-        .map_err(|error| session_error_sentence(&error))?;
-    Ok((engine, session))
+    Session::start_at(
+        prepared,
+        sinks,
+        None,
+        recorder,
+        StartRule::Estimate,
+        start_s,
+    )
+    .map_err(|error| session_error_sentence(&error))
 }
 
 /// The seek bar's ranges, once the duration is known. The deadline window

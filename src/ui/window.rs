@@ -11,14 +11,16 @@ use crate::ui::settings::{self, Key};
 use crate::ui::stats_panel::StatsPanel;
 use crate::ui::status_line::{finding_text, state_text, swarm_text};
 use crate::ui::torrent_playback::{
-    PlaybackCommand, PlaybackUpdate, TorrentPlayback, engine_config,
+    PlaybackCommand, PlaybackUpdate, TorrentFiles, TorrentPlayback, engine_config,
 };
+use crate::ui::video_chooser::PiecewiseVideoChooser;
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::{gdk, gio, glib};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod files;
 mod stats;
 
 /// How long the controls stay over a playing video after the pointer stops.
@@ -73,6 +75,10 @@ mod imp {
         #[template_child]
         pub play_button: TemplateChild<gtk::Button>,
         #[template_child]
+        pub next_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub video_chooser: TemplateChild<PiecewiseVideoChooser>,
+        #[template_child]
         pub elapsed_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub seek_bar: TemplateChild<PiecewiseSeekBar>,
@@ -112,6 +118,10 @@ mod imp {
         pub download_folder: RefCell<Option<PathBuf>>,
         /// Kept alive while the chooser is shown (it is not a widget).
         pub file_chooser: RefCell<Option<gtk::FileChooserNative>>,
+        /// The open torrent's playable files.
+        pub files: RefCell<Option<TorrentFiles>>,
+        /// The torrent's file on screen, for "next file" and its position.
+        pub playing: RefCell<Option<files::PlayingFile>>,
     }
 
     #[glib::object_subclass]
@@ -123,6 +133,7 @@ mod imp {
         fn class_init(klass: &mut Self::Class) {
             StatsPanel::ensure_type();
             PiecewiseSeekBar::ensure_type();
+            PiecewiseVideoChooser::ensure_type();
             klass.bind_template();
         }
 
@@ -138,6 +149,7 @@ mod imp {
             self.settings.get_or_init(settings::settings);
             window.setup_actions();
             window.setup_stats();
+            window.setup_files();
             window.setup_start_page();
             window.setup_controls();
             window.setup_drop_target();
@@ -147,6 +159,7 @@ mod imp {
 
         fn dispose(&self) {
             self.obj().uninhibit();
+            self.obj().leave_files();
             // Stops the pipeline before the widgets it renders into go away.
             self.player.take();
             self.torrent.take();
@@ -193,6 +206,7 @@ impl PiecewiseWindow {
             settings::remember_recent(settings, &entry);
         }
         imp.player.take();
+        self.leave_files();
         // The old engine stops on the new one's thread (see `start`).
         let previous = imp.torrent.take();
         imp.stats_panel.clear_live();
@@ -220,14 +234,11 @@ impl PiecewiseWindow {
         open: &Open,
         previous: Option<TorrentPlayback>,
     ) -> anyhow::Result<TorrentPlayback> {
-        let sink = gst::ElementFactory::make("gtk4paintablesink").build()?;
-        let paintable = sink.property::<gdk::Paintable>("paintable");
-        self.imp().picture.set_paintable(Some(&paintable));
         let mut config = engine_config(self.settings());
         if let Some(folder) = self.imp().download_folder.borrow().clone() {
             config.download_dir = folder;
         }
-        let (torrent, updates) = TorrentPlayback::start(open, config, sink, previous)?;
+        let (torrent, updates) = TorrentPlayback::start(open, config, previous)?;
         let window = self.downgrade();
         glib::spawn_future_local(async move {
             while let Ok(update) = updates.recv().await {
@@ -244,17 +255,21 @@ impl PiecewiseWindow {
         let imp = self.imp();
         let clock = |seconds: f64| gst::ClockTime::from_nseconds((seconds.max(0.0) * 1e9) as u64);
         match update {
+            PlaybackUpdate::Files(files) => self.show_files(files),
             PlaybackUpdate::Session(SessionEvent::State(state)) => {
                 if state != PlaybackState::Opening
                     && imp.stack.visible_child_name().as_deref() == Some("opening")
                 {
                     self.show_page("video");
                 }
+                let previous = imp.state.get();
                 self.handle_event(PlayerEvent::State(state));
+                self.playback_state_changed(previous, state);
             }
             PlaybackUpdate::Session(SessionEvent::Ended { complete }) => {
                 if complete {
                     tracing::info!("playback finished");
+                    self.file_finished();
                 } else {
                     self.show_error(&gettext(
                         "The video stopped early. The torrent’s data may be incomplete or damaged.",
@@ -267,6 +282,7 @@ impl PiecewiseWindow {
             PlaybackUpdate::Session(SessionEvent::Position(_)) => {}
             PlaybackUpdate::Progress { position, duration } => {
                 self.show_progress(clock(position), duration.map(clock));
+                self.note_position(position, duration);
             }
             PlaybackUpdate::Finding(finding) => {
                 let name = imp.window_title.subtitle();
@@ -350,8 +366,11 @@ impl PiecewiseWindow {
                 ));
             }
             PlaybackCommand::Volume(volume) => player.set_volume(volume),
-            // A media file plays without the engine, so without statistics.
-            PlaybackCommand::WatchStats(_) | PlaybackCommand::ExportStats(_) => {}
+            // A media file plays without the engine, so without statistics
+            // or other files.
+            PlaybackCommand::WatchStats(_)
+            | PlaybackCommand::ExportStats(_)
+            | PlaybackCommand::PlayFile { .. } => {}
         });
     }
 
@@ -366,6 +385,7 @@ impl PiecewiseWindow {
         let imp = self.imp();
         imp.window_title.set_subtitle(title);
         imp.announced_start.set(false);
+        self.leave_files();
         if let Some(torrent) = imp.torrent.take() {
             torrent.stop_in_background();
         }
@@ -407,6 +427,7 @@ impl PiecewiseWindow {
         for action in PLAYBACK_ACTIONS {
             self.set_action_enabled(action, name == "video");
         }
+        self.show_next_file();
         if name != "video" && self.is_fullscreen() {
             self.unfullscreen();
         }
@@ -702,9 +723,7 @@ impl PiecewiseWindow {
     }
 
     fn create_player(&self) -> anyhow::Result<Player> {
-        let sink = gst::ElementFactory::make("gtk4paintablesink").build()?;
-        let paintable = sink.property::<gdk::Paintable>("paintable");
-        self.imp().picture.set_paintable(Some(&paintable));
+        let sink = self.new_video_sink()?;
         let (player, events) = Player::new(PlayerSinks {
             video: sink,
             audio: None,
@@ -874,7 +893,7 @@ impl PiecewiseWindow {
             PlayerEvent::Failed(error) => self.show_error(&error.user_message()),
             // Stalls show through the state; the waits themselves are for
             // the playback session.
-            PlayerEvent::ReadWait(_) => {}
+            PlayerEvent::ReadWait(_) | PlayerEvent::StartSeek(_) => {}
         }
     }
 

@@ -154,7 +154,6 @@ impl Desktop {
     pub fn launch_with_env(&self, args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> App {
         let mut child = Command::new(env!("CARGO_BIN_EXE_piecewise"))
             .args(args)
-            .envs(env.iter().copied())
             .env("DISPLAY", &self.display)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
             .env("GDK_BACKEND", "x11")
@@ -166,6 +165,8 @@ impl Desktop {
             .env("GSETTINGS_BACKEND", "memory")
             // Never the public DHT routers.
             .env("PIECEWISE_DHT_BOOTSTRAP", "off")
+            // The caller's own, last: a test may keep settings in a file.
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -192,6 +193,22 @@ impl Desktop {
     /// `org.gtk.Actions`); `parameter` is GVariant text, e.g. `<5.0>`.
     pub fn activate(&self, object_path: &str, action: &str, parameter: Option<&str>) {
         let parameters = parameter.map_or_else(|| "[]".to_owned(), |p| format!("[{p}]"));
+        self.call_actions(
+            object_path,
+            "Activate",
+            &[action, parameters.as_str(), "{}"],
+        );
+    }
+
+    /// Whether an action the app exports on this desktop's bus is enabled.
+    pub fn action_enabled(&self, object_path: &str, action: &str) -> bool {
+        let reply = self.call_actions(object_path, "Describe", &[action]);
+        // The reply is `((enabled, 'signature', [state]),)`.
+        reply.trim_start_matches(['(', ' ']).starts_with("true")
+    }
+
+    /// Calls `org.gtk.Actions.METHOD` with `args`; returns the reply.
+    fn call_actions(&self, object_path: &str, method: &str, args: &[&str]) -> String {
         let output = Command::new("gdbus")
             .args([
                 "call",
@@ -200,16 +217,17 @@ impl Desktop {
                 "io.github.piecewise.Piecewise",
             ])
             .args(["--object-path", object_path])
-            .args(["--method", "org.gtk.Actions.Activate", action])
-            .args([parameters.as_str(), "{}"])
+            .args(["--method", &format!("org.gtk.Actions.{method}")])
+            .args(args)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
             .output()
             .expect("gdbus runs (package libglib2.0-bin)");
         assert!(
             output.status.success(),
-            "activating {action}: {}",
+            "{method} {args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Saves a PNG of the whole screen.

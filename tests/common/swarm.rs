@@ -25,14 +25,8 @@ impl Swarm {
     /// `upload_limit` bytes/s (0: unlimited).
     pub fn start(format: SampleFormat, upload_limit: u64) -> Swarm {
         let dir = tempfile::tempdir().unwrap();
-        let seed_dir = dir.path().join("seed");
         let (video, torrent) = video_torrent(dir.path(), format);
-        let seeder = libtorrent(
-            "seed",
-            &torrent,
-            &seed_dir,
-            &["--upload-limit".into(), upload_limit.to_string()],
-        );
+        let seeder = seed(&torrent, &dir.path().join("seed"), upload_limit);
         Swarm {
             dir,
             torrent,
@@ -43,15 +37,31 @@ impl Swarm {
 
     /// A magnet link with the seeder as its only source (`x.pe`).
     pub fn magnet(&self) -> String {
-        let info_hash = Metainfo::from_bytes(&std::fs::read(&self.torrent).unwrap())
-            .unwrap()
-            .info_hash;
-        format!(
-            "magnet:?xt=urn:btih:{}&x.pe={}",
-            info_hash.to_hex(),
-            self.seeder.addr
-        )
+        peer_magnet(&self.torrent, &self.seeder)
     }
+}
+
+/// A magnet link for `torrent` with `peer` as its only source (`x.pe`).
+pub fn peer_magnet(torrent: &Path, peer: &Peer) -> String {
+    let info_hash = Metainfo::from_bytes(&std::fs::read(torrent).unwrap())
+        .unwrap()
+        .info_hash;
+    format!(
+        "magnet:?xt=urn:btih:{}&x.pe={}",
+        info_hash.to_hex(),
+        peer.addr
+    )
+}
+
+/// A libtorrent seeder of `torrent`, its data below `seed_dir`, uploading
+/// at most `upload_limit` bytes/s (0: unlimited).
+pub fn seed(torrent: &Path, seed_dir: &Path, upload_limit: u64) -> Peer {
+    libtorrent(
+        "seed",
+        torrent,
+        seed_dir,
+        &["--upload-limit".into(), upload_limit.to_string()],
+    )
 }
 
 /// Writes a 10 s video in `format` under `dir/seed` and its torrent as
@@ -86,14 +96,7 @@ impl TrackedSwarm {
         let tracker = Opentracker::start(&[info_hash]);
         create_torrent(&video, &torrent, PIECE, &[tracker.http_url()]);
         let mut seeders: Vec<_> = (0..2)
-            .map(|_| {
-                libtorrent(
-                    "seed",
-                    &torrent,
-                    &dir.join("seed"),
-                    &["--upload-limit".into(), upload_limit.to_string()],
-                )
-            })
+            .map(|_| seed(&torrent, &dir.join("seed"), upload_limit))
             .collect();
         for seeder in &mut seeders {
             seeder.wait_for_line("announced");

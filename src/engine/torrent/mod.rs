@@ -616,9 +616,15 @@ impl TorrentTask {
     /// Feeds the streams' demand to the picker: cancels what no longer
     /// matters (a seek) and asks every peer for the new window at once.
     fn on_stream(&mut self, update: StreamUpdate) {
-        let opened = matches!(update, StreamUpdate::Opened { .. });
+        // A streamed file is wanted while its stream is open, and only as
+        // long as that unless the user chose it too: a player that moves to
+        // another file stops the old one's download.
+        let files_changed = matches!(
+            update,
+            StreamUpdate::Opened { .. } | StreamUpdate::Closed { .. }
+        );
         self.streams.update(update);
-        if opened {
+        if files_changed {
             self.apply_wanted_files();
         }
         let now = Instant::now();
