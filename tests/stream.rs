@@ -147,3 +147,64 @@ async fn far_read_is_served_before_the_bytes_in_between() {
         "{between} of the 64 pieces in between came first"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_stream_stops_its_file_and_the_next_stream_fetches_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
+    let torrent = dir.path().join("multi.torrent");
+    create_torrent(&data, &torrent, PIECE, &[]);
+    // a.bin (1.5 MB) would take about 5 s at this rate.
+    let seeder = libtorrent(
+        "seed",
+        &torrent,
+        &dir.path().join("seed"),
+        &["--upload-limit".into(), "300000".into()],
+    );
+    let (_engine, handle) = leecher(dir.path(), &torrent).await;
+    let info = handle.metainfo().info.clone();
+    let index = |name: &str| {
+        info.files
+            .iter()
+            .position(|f| f.path.ends_with(name))
+            .unwrap()
+    };
+    let (a, d) = (index("a.bin"), index("d.bin"));
+    handle
+        .set_wanted_files(vec![false; info.files.len()])
+        .unwrap();
+    handle.add_peers(vec![seeder.addr]).unwrap();
+
+    // A player starts on a.bin, then moves to d.bin (the next episode);
+    // the old stream may close only after the new one opened.
+    let first = handle.open_stream(a).unwrap();
+    read(&first, 0, 65536).await;
+    let next = handle.open_stream(d).unwrap();
+    drop(first);
+    let expected = std::fs::read(data.join("d.bin")).unwrap();
+    assert_eq!(read(&next, 0, expected.len()).await, expected);
+
+    // d.bin alone completes what is wanted: a.bin is no longer.
+    let mut stats = handle.stats_watch();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        stats.wait_for(|s| s.state == TorrentState::Seeding),
+    )
+    .await
+    .expect("the torrent still wants the first file")
+    .unwrap();
+    let entry = &info.files[a];
+    let have = handle.verified_pieces().borrow().clone();
+    let a_pieces: Vec<u32> = (0..info.piece_count())
+        .filter(|&piece| {
+            let start = u64::from(piece) * u64::from(PIECE);
+            start >= entry.offset && start + u64::from(PIECE) <= entry.offset + entry.length
+        })
+        .collect();
+    let had = a_pieces.iter().filter(|&&piece| have.get(piece)).count();
+    assert!(
+        had < a_pieces.len() / 2,
+        "{had} of a.bin's {} pieces were fetched after its stream closed",
+        a_pieces.len()
+    );
+}
