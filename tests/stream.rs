@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::engine::{LoopbackDownload, loopback_config};
-use common::peers::{create_torrent, libtorrent, write_data, write_multi_file_data};
+use common::peers::{Peer, create_torrent, libtorrent, write_data, write_multi_file_data};
 use piecewise::engine::events::TorrentState;
 use piecewise::engine::handle::{Engine, TorrentHandle, TorrentSource};
 use piecewise::engine::stream::FileStream;
@@ -22,6 +22,27 @@ async fn leecher(dir: &Path, torrent: &Path) -> (Engine, TorrentHandle) {
     (engine, handle)
 }
 
+/// The multi-file data seeded by libtorrent at `upload_limit` bytes/s, and
+/// a leecher of it that is told to want none of its files (streams choose).
+async fn multi_file_leecher(
+    dir: &Path,
+    upload_limit: u64,
+) -> (PathBuf, Peer, Engine, TorrentHandle) {
+    let data = write_multi_file_data(&dir.join("seed"), "multi");
+    let torrent = dir.join("multi.torrent");
+    create_torrent(&data, &torrent, PIECE, &[]);
+    let seeder = libtorrent(
+        "seed",
+        &torrent,
+        &dir.join("seed"),
+        &["--upload-limit".into(), upload_limit.to_string()],
+    );
+    let (engine, handle) = leecher(dir, &torrent).await;
+    let files = handle.metainfo().info.files.len();
+    handle.set_wanted_files(vec![false; files]).unwrap();
+    (data, seeder, engine, handle)
+}
+
 async fn read(stream: &FileStream, offset: u64, len: usize) -> Vec<u8> {
     tokio::time::timeout(Duration::from_secs(30), stream.read_at(offset, len))
         .await
@@ -33,24 +54,12 @@ async fn read(stream: &FileStream, offset: u64, len: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_reads_verified_bytes_of_its_file_and_other_files_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
-    let torrent = dir.path().join("multi.torrent");
-    create_torrent(&data, &torrent, PIECE, &[]);
-    let seeder = libtorrent(
-        "seed",
-        &torrent,
-        &dir.path().join("seed"),
-        &["--upload-limit".into(), "2000000".into()],
-    );
-    let (_engine, handle) = leecher(dir.path(), &torrent).await;
+    let (data, seeder, _engine, handle) = multi_file_leecher(dir.path(), 2_000_000).await;
     let info = handle.metainfo().info.clone();
     let file = info
         .files
         .iter()
         .position(|f| f.path.ends_with("sub/b.bin"))
-        .unwrap();
-    handle
-        .set_wanted_files(vec![false; info.files.len()])
         .unwrap();
     let stream = handle.open_stream(file).unwrap();
     handle.add_peers(vec![seeder.addr]).unwrap();
@@ -151,17 +160,8 @@ async fn far_read_is_served_before_the_bytes_in_between() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_a_stream_stops_its_file_and_the_next_stream_fetches_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write_multi_file_data(&dir.path().join("seed"), "multi");
-    let torrent = dir.path().join("multi.torrent");
-    create_torrent(&data, &torrent, PIECE, &[]);
     // a.bin (1.5 MB) would take about 5 s at this rate.
-    let seeder = libtorrent(
-        "seed",
-        &torrent,
-        &dir.path().join("seed"),
-        &["--upload-limit".into(), "300000".into()],
-    );
-    let (_engine, handle) = leecher(dir.path(), &torrent).await;
+    let (data, seeder, _engine, handle) = multi_file_leecher(dir.path(), 300_000).await;
     let info = handle.metainfo().info.clone();
     let index = |name: &str| {
         info.files
@@ -170,9 +170,6 @@ async fn closing_a_stream_stops_its_file_and_the_next_stream_fetches_its_own() {
             .unwrap()
     };
     let (a, d) = (index("a.bin"), index("d.bin"));
-    handle
-        .set_wanted_files(vec![false; info.files.len()])
-        .unwrap();
     handle.add_peers(vec![seeder.addr]).unwrap();
 
     // A player starts on a.bin, then moves to d.bin (the next episode);

@@ -274,17 +274,6 @@ fn write_clip(path: &Path, seconds: u32) {
     .expect("the clip encodes");
 }
 
-/// `HOME` and `XDG_CONFIG_HOME` in `home`, so the download lands there, and
-/// settings kept in a file there (not in memory), so they outlive the
-/// process.
-fn home_env(home: &Path) -> [(&'static str, &Path); 3] {
-    [
-        ("HOME", home),
-        ("XDG_CONFIG_HOME", home),
-        ("GSETTINGS_BACKEND", Path::new("keyfile")),
-    ]
-}
-
 #[test]
 fn multi_file_torrent_offers_its_videos_and_next_file_plays_the_following_episode() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -295,14 +284,11 @@ fn multi_file_torrent_offers_its_videos_and_next_file_plays_the_following_episod
     write_clip(&series.join("Episode 9.mp4"), 10);
     write_clip(&series.join("Episode 10.mp4"), 4);
     write_data(&series.join("notes.txt"), 400_000, 7);
-    let torrent = dir.path().join("series.torrent");
-    create_torrent(&series, &torrent, PIECE, &[]);
-    let seeder = seed(&torrent, &dir.path().join("seed"), 0);
-    let magnet = peer_magnet(&torrent, &seeder);
+    let (_seeder, magnet) = seeded_magnet(&series, &dir.path().join("series.torrent"));
 
     let desktop = Desktop::start();
     let home = dir.path().join("home");
-    let mut app = desktop.launch_with_env(&[OsStr::new(&magnet)], &home_env(&home));
+    let mut app = desktop.launch_at_home_keeping_settings(OsStr::new(&magnet), &home);
     let line = app.wait_for_line("choosing a video", START_TIMEOUT);
     assert!(
         line.contains(r#"names=["Series/Episode 9.mp4", "Series/Episode 10.mp4"]"#)
@@ -356,14 +342,11 @@ fn reopened_torrent_resumes_where_playback_was_left() {
     std::fs::create_dir_all(&seed_dir).expect("folder");
     let video = seed_dir.join("Long.mp4");
     write_clip(&video, 40);
-    let torrent = dir.path().join("long.torrent");
-    create_torrent(&video, &torrent, PIECE, &[]);
-    let seeder = seed(&torrent, &seed_dir, 0);
-    let magnet = peer_magnet(&torrent, &seeder);
+    let (_seeder, magnet) = seeded_magnet(&video, &dir.path().join("long.torrent"));
     let desktop = Desktop::start();
     let home = dir.path().join("home");
 
-    let mut app = desktop.launch_with_env(&[OsStr::new(&magnet)], &home_env(&home));
+    let mut app = desktop.launch_at_home_keeping_settings(OsStr::new(&magnet), &home);
     let line = app.wait_for_line("playing from", START_TIMEOUT);
     assert!(
         line.contains("position_s=0"),
@@ -384,7 +367,7 @@ fn reopened_torrent_resumes_where_playback_was_left() {
     let left_at = field(saved, "position_s=");
     assert!(left_at >= 20.0, "{saved}");
 
-    let mut app = desktop.launch_with_env(&[OsStr::new(&magnet)], &home_env(&home));
+    let mut app = desktop.launch_at_home_keeping_settings(OsStr::new(&magnet), &home);
     let line = app.wait_for_line("playing from", START_TIMEOUT);
     let resumed_at = field(&line, "position_s=");
     // A key-unit seek lands on the key frame before: one a second.
@@ -395,6 +378,16 @@ fn reopened_torrent_resumes_where_playback_was_left() {
     // The controls are up as playback starts: the elapsed time shows.
     desktop.screenshot(&artifact_dir().join("window-resumed.png"));
     assert_clean_exit(app);
+}
+
+/// Makes `torrent` of `content` (a file or folder in a `seed` folder) and
+/// seeds it with libtorrent; returns the seeder and a magnet link naming it.
+fn seeded_magnet(content: &Path, torrent: &Path) -> (common::peers::Peer, String) {
+    create_torrent(content, torrent, PIECE, &[]);
+    let seed_dir = content.ancestors().find(|dir| dir.ends_with("seed"));
+    let seeder = seed(torrent, seed_dir.expect("content below a seed folder"), 0);
+    let magnet = peer_magnet(torrent, &seeder);
+    (seeder, magnet)
 }
 
 /// The number after `name` in a log line (`position_s=12.5`).

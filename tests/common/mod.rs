@@ -12,6 +12,7 @@ pub mod throttle;
 
 use piecewise::player::sample::{SampleFormat, SampleVideo};
 use piecewise::stats::schema::Run;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -148,6 +149,18 @@ impl Desktop {
     pub fn launch_at_home(&self, torrent: &Path, home: &Path) -> App {
         let env = [("HOME", home), ("XDG_CONFIG_HOME", home)];
         self.launch_with_env(&[torrent.as_os_str()], &env)
+    }
+
+    /// Opens `argument` (a torrent or magnet link) like `launch_at_home`,
+    /// with the settings kept in a file below `home` instead of in memory,
+    /// so that they outlive the process.
+    pub fn launch_at_home_keeping_settings(&self, argument: &OsStr, home: &Path) -> App {
+        let env = [
+            ("HOME", home),
+            ("XDG_CONFIG_HOME", home),
+            ("GSETTINGS_BACKEND", Path::new("keyfile")),
+        ];
+        self.launch_with_env(&[argument], &env)
     }
 
     /// Like `launch`, with extra environment variables.

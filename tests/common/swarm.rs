@@ -7,7 +7,7 @@ use piecewise::engine::metainfo::Metainfo;
 use piecewise::player::sample::SampleFormat;
 
 use super::opentracker::Opentracker;
-use super::peers::{Peer, create_torrent, libtorrent};
+use super::peers::{Peer, create_torrent, libtorrent, magnet_uri};
 use super::{ten_second_video, write_video};
 
 /// Piece length of the test torrents: small, so a 10 s video has dozens.
@@ -43,14 +43,8 @@ impl Swarm {
 
 /// A magnet link for `torrent` with `peer` as its only source (`x.pe`).
 pub fn peer_magnet(torrent: &Path, peer: &Peer) -> String {
-    let info_hash = Metainfo::from_bytes(&std::fs::read(torrent).unwrap())
-        .unwrap()
-        .info_hash;
-    format!(
-        "magnet:?xt=urn:btih:{}&x.pe={}",
-        info_hash.to_hex(),
-        peer.addr
-    )
+    let metainfo = Metainfo::from_bytes(&std::fs::read(torrent).unwrap()).unwrap();
+    magnet_uri(&metainfo, &[peer.addr], &[])
 }
 
 /// A libtorrent seeder of `torrent`, its data below `seed_dir`, uploading
