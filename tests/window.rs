@@ -275,14 +275,15 @@ fn write_clip(path: &Path, seconds: u32) {
 }
 
 #[test]
-fn multi_file_torrent_offers_its_videos_and_next_file_plays_the_following_episode() {
+fn multi_file_torrent_offers_its_videos_and_the_following_episode_plays_next() {
     let dir = tempfile::tempdir().expect("tempdir");
     let series = dir.path().join("seed").join("Series");
     std::fs::create_dir_all(&series).expect("folder");
     // In natural order 9 comes before 10 (in byte order it would not), and
     // episode 9 is the larger file.
     write_clip(&series.join("Episode 9.mp4"), 10);
-    write_clip(&series.join("Episode 10.mp4"), 4);
+    write_clip(&series.join("Episode 10.mp4"), 3);
+    write_clip(&series.join("Episode 11.mp4"), 2);
     write_data(&series.join("notes.txt"), 400_000, 7);
     let (_seeder, magnet) = seeded_magnet(&series, &dir.path().join("series.torrent"));
 
@@ -291,8 +292,9 @@ fn multi_file_torrent_offers_its_videos_and_next_file_plays_the_following_episod
     let mut app = desktop.launch_at_home_keeping_settings(OsStr::new(&magnet), &home);
     let line = app.wait_for_line("choosing a video", START_TIMEOUT);
     assert!(
-        line.contains(r#"names=["Series/Episode 9.mp4", "Series/Episode 10.mp4"]"#)
-            && line.contains(r#"selected=Some("Series/Episode 9.mp4")"#),
+        line.contains(
+            r#"names=["Series/Episode 9.mp4", "Series/Episode 10.mp4", "Series/Episode 11.mp4"]"#
+        ) && line.contains(r#"selected=Some("Series/Episode 9.mp4")"#),
         "{line}"
     );
     settled_screenshot(&desktop, "window-video-chooser.png", None);
@@ -303,6 +305,7 @@ fn multi_file_torrent_offers_its_videos_and_next_file_plays_the_following_episod
     app.wait_for_line("playing from", START_TIMEOUT);
     assert!(desktop.action_enabled(WINDOW_PATH, "next-file"));
     // The controls show the next-file button while they are up.
+    std::thread::sleep(Duration::from_millis(700));
     desktop.screenshot(&artifact_dir().join("window-multi-file-playing.png"));
 
     activate(&desktop, WINDOW_PATH, "next-file", None);
@@ -316,7 +319,14 @@ fn multi_file_torrent_offers_its_videos_and_next_file_plays_the_following_episod
         "no video frame on screen; see {}",
         screenshot.display()
     );
-    // Episode 10 is the last one.
+    // At its end, episode 11 follows on its own, and it is the last one.
+    let toast = app.wait_for_line("toast:", START_TIMEOUT);
+    assert!(
+        toast.contains("Playing the next file, Episode 11.mp4"),
+        "{toast}"
+    );
+    let line = app.wait_for_line("playing from", START_TIMEOUT);
+    assert!(line.contains("Series/Episode 11.mp4"), "{line}");
     assert!(!desktop.action_enabled(WINDOW_PATH, "next-file"));
     assert_clean_exit(app);
 
