@@ -286,3 +286,42 @@ fn opening_another_video_replaces_the_playing_one() {
         "duration {duration}"
     );
 }
+
+#[test]
+fn opening_at_a_start_position_begins_there_without_a_user_seek() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_video(dir.path(), ten_second_video(SampleFormat::Mp4H264Aac));
+    let (player, events) = realtime_player();
+    let start = gst::ClockTime::from_seconds(6);
+    player.open_at(&file_uri(&path), None, Some(start));
+    let seen = events_until(&events, is_final);
+    drop(player);
+
+    // Moved once prerolled, before playback began, and not as a seek the
+    // user would see.
+    let moved = seen
+        .iter()
+        .position(|e| *e == PlayerEvent::StartSeek(start))
+        .unwrap_or_else(|| panic!("no start seek: {seen:?}"));
+    let playing = seen
+        .iter()
+        .position(|e| *e == PlayerEvent::State(PlaybackState::Playing))
+        .unwrap_or_else(|| panic!("never played: {seen:?}"));
+    assert!(
+        !seen.contains(&PlayerEvent::State(PlaybackState::Seeking)),
+        "{seen:?}"
+    );
+    assert!(
+        seen[moved..].iter().all(|e| match e {
+            PlayerEvent::Progress { position, .. } =>
+                *position >= start - gst::ClockTime::from_mseconds(500),
+            _ => true,
+        }),
+        "the playhead went back before the start: {seen:?}"
+    );
+    assert!(moved < playing, "{seen:?}");
+    assert!(
+        matches!(seen.last(), Some(PlayerEvent::Ended { complete: true, .. })),
+        "{seen:?}"
+    );
+}
