@@ -83,6 +83,9 @@ pub enum PlaybackUpdate {
     /// The torrent is there: the window answers with
     /// [`PlaybackCommand::PlayFile`].
     Files(TorrentFiles),
+    /// The file asked for plays: the updates that follow are its own, not
+    /// the previous file's.
+    FileStarted(usize),
     Session(SessionEvent),
     /// Media seconds.
     Progress {
@@ -310,7 +313,12 @@ async fn run(
                     // engine stops fetching the old file.
                     session = None;
                     match start_file(&mut added, file, video_sink, start_s) {
-                        Ok(started) => session = Some(started),
+                        Ok(started) => {
+                            session = Some(started);
+                            if updates.send(PlaybackUpdate::FileStarted(file)).await.is_err() {
+                                return;
+                            }
+                        }
                         Err(sentence) => {
                             tracing::warn!("cannot play the file: {sentence}");
                             if updates.send(PlaybackUpdate::Failed(sentence)).await.is_err() {

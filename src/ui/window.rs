@@ -252,10 +252,14 @@ impl PiecewiseWindow {
     }
 
     fn handle_update(&self, update: PlaybackUpdate) {
+        if self.is_stale(&update) {
+            return;
+        }
         let imp = self.imp();
         let clock = |seconds: f64| gst::ClockTime::from_nseconds((seconds.max(0.0) * 1e9) as u64);
         match update {
             PlaybackUpdate::Files(files) => self.show_files(files),
+            PlaybackUpdate::FileStarted(file) => self.file_started(file),
             PlaybackUpdate::Session(SessionEvent::State(state)) => {
                 if state != PlaybackState::Opening
                     && imp.stack.visible_child_name().as_deref() == Some("opening")

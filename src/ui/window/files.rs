@@ -23,6 +23,9 @@ pub struct PlayingFile {
     saved_at: Instant,
     /// Save at the next position (a seek ended).
     save_due: bool,
+    /// The session thread confirmed that this file plays: until then,
+    /// what it sends is about the previous file.
+    confirmed: bool,
     /// Playback began (logged once, with where it began).
     started: bool,
 }
@@ -105,6 +108,7 @@ impl PiecewiseWindow {
             duration_s: None,
             saved_at: Instant::now(),
             save_due: false,
+            confirmed: false,
             started: false,
         }));
         self.show_page("opening");
@@ -126,6 +130,30 @@ impl PiecewiseWindow {
             .as_ref()
             .zip(playing.as_ref())
             .and_then(|(files, playing)| files.next_after(playing.file.index))
+    }
+
+    pub(super) fn file_started(&self, file: usize) {
+        if let Some(playing) = self.imp().playing.borrow_mut().as_mut() {
+            playing.confirmed |= playing.file.index == file;
+        }
+    }
+
+    /// Whether `update` still describes the file played before the one
+    /// just asked for (it was queued before the switch).
+    pub(super) fn is_stale(&self, update: &PlaybackUpdate) -> bool {
+        let about_the_file = matches!(
+            update,
+            PlaybackUpdate::Session(_)
+                | PlaybackUpdate::Progress { .. }
+                | PlaybackUpdate::Ranges(_)
+        );
+        about_the_file
+            && self
+                .imp()
+                .playing
+                .borrow()
+                .as_ref()
+                .is_some_and(|playing| !playing.confirmed)
     }
 
     fn play_next_file(&self) {
