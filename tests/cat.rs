@@ -1,5 +1,6 @@
 //! `piecewise cat`: a torrent's video to standard output, from a libtorrent
-//! seeder, into a file, into GStreamer, and into a pipe closed early.
+//! seeder, into a file, into GStreamer, and into a pipe closed early; its
+//! data kept in the user's cache unless a folder is given.
 
 mod common;
 
@@ -16,15 +17,22 @@ use piecewise::player::sample::SampleFormat;
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 /// `piecewise cat` of the swarm's torrent, stdout and stderr piped.
-fn cat(swarm: &Swarm, dir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_piecewise"))
+fn cat_command(swarm: &Swarm) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
+    command
         .args(["cat", "--listen-ip", "127.0.0.1", "--no-dht", "--peer"])
         .arg(swarm.seeder.addr.to_string())
-        .arg("--download-dir")
-        .arg(dir)
         .arg(&swarm.torrent)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// [`cat_command`] into the download folder `dir`, started.
+fn cat(swarm: &Swarm, dir: &Path) -> Child {
+    cat_command(swarm)
+        .arg("--download-dir")
+        .arg(dir)
         .spawn()
         .unwrap()
 }
@@ -83,4 +91,34 @@ fn cat_into_a_pipe_closed_early_exits_cleanly() {
     assert!(output.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.to_lowercase().contains("error"), "{stderr}");
+}
+
+#[test]
+fn cat_without_a_download_dir_keeps_the_data_in_the_cache_not_the_working_folder() {
+    let swarm = Swarm::start(SampleFormat::Mp4H264Aac, 0);
+    let working = swarm.dir.path().join("working");
+    let cache = swarm.dir.path().join("cache");
+    std::fs::create_dir_all(&working).unwrap();
+    let child = cat_command(&swarm)
+        .current_dir(&working)
+        .env("XDG_CACHE_HOME", &cache)
+        .spawn()
+        .unwrap();
+    let output = wait_output_within(child, TIMEOUT);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let video = std::fs::read(&swarm.video).unwrap();
+    assert!(
+        output.stdout == video,
+        "stdout differs from the source file"
+    );
+    let left: Vec<_> = std::fs::read_dir(&working).unwrap().collect();
+    assert!(left.is_empty(), "left in the working folder: {left:?}");
+    let cached = cache
+        .join("piecewise/torrents")
+        .join(swarm.video.file_name().unwrap());
+    assert!(std::fs::read(&cached).unwrap() == video, "{cached:?}");
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::peers::{create_torrent, write_data};
 use common::playbin_plays_to_eos;
 use common::swarm::{PIECE, Swarm};
-use piecewise::engine::limits::MAX_HTTP_CONNECTIONS;
+use piecewise::engine::limits::{HTTP_HEADER_READ_TIMEOUT, MAX_HTTP_CONNECTIONS};
 use piecewise::player::sample::SampleFormat;
 use piecewise::stats::schema::Run;
 
@@ -261,20 +261,22 @@ fn souphttpsrc_plays_the_served_url_to_the_end() {
     eprintln!("played to EOS in {:?}", started.elapsed());
 }
 
+/// `serve` of a small torrent nobody seeds: enough for the connection
+/// tests, which ask only for the statistics.
+fn serve_without_peers(dir: &Path) -> Server {
+    let data = dir.join("seed/clip.mp4");
+    write_data(&data, 100_000, 7);
+    let torrent = dir.join("clip.torrent");
+    create_torrent(&data, &torrent, PIECE, &[]);
+    Server::start(dir, &torrent, &[])
+}
+
 #[test]
 fn http_clients_past_the_limit_are_refused_until_one_leaves() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("seed/clip.mp4");
-    write_data(&data, 100_000, 7);
-    let torrent = dir.path().join("clip.torrent");
-    create_torrent(&data, &torrent, PIECE, &[]);
-    let server = Server::start(dir.path(), &torrent, &[]);
+    let server = serve_without_peers(dir.path());
     let stats = format!("{}stats.json", server.base_path);
-    let mut idle: Vec<TcpStream> = (0..MAX_HTTP_CONNECTIONS)
-        .map(|_| TcpStream::connect(server.addr).unwrap())
-        .collect();
-    // Every slot is taken once the server has accepted them all.
-    std::thread::sleep(Duration::from_millis(500));
+    let mut idle = take_every_slot(&server);
     let mut refused = TcpStream::connect(server.addr).unwrap();
     refused
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -287,7 +289,27 @@ fn http_clients_past_the_limit_are_refused_until_one_leaves() {
         "a client past the limit was served"
     );
     idle.pop();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    assert!(
+        stats_served_within(&server, Duration::from_secs(10)),
+        "no slot freed after a client left"
+    );
+}
+
+/// Opens every connection slot of `server` without sending a request.
+fn take_every_slot(server: &Server) -> Vec<TcpStream> {
+    let idle = (0..MAX_HTTP_CONNECTIONS)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    // Every slot is taken once the server has accepted them all.
+    std::thread::sleep(Duration::from_millis(500));
+    idle
+}
+
+/// Whether a request for the statistics gets a 200 within `patience`,
+/// retrying while slots are full.
+fn stats_served_within(server: &Server, patience: Duration) -> bool {
+    let stats = format!("{}stats.json", server.base_path);
+    let deadline = Instant::now() + patience;
     loop {
         let mut socket = TcpStream::connect(server.addr).unwrap();
         socket
@@ -302,12 +324,34 @@ fn http_clients_past_the_limit_are_refused_until_one_leaves() {
             && socket.read_to_end(&mut raw).is_ok()
             && raw.starts_with(b"HTTP/1.1 200")
         {
-            break;
+            return true;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no slot freed after a client left"
-        );
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn idle_http_clients_are_closed_after_the_header_read_timeout_and_free_their_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_without_peers(dir.path());
+    let opened = Instant::now();
+    let mut idle = take_every_slot(&server);
+    // Sixteen silent clients: nobody else is served until the timeout.
+    assert!(!stats_served_within(&server, Duration::ZERO));
+    assert!(
+        stats_served_within(&server, HTTP_HEADER_READ_TIMEOUT + Duration::from_secs(20)),
+        "idle clients still hold every slot"
+    );
+    assert!(opened.elapsed() >= HTTP_HEADER_READ_TIMEOUT);
+    // The server closed them.
+    for socket in &mut idle {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        assert!(matches!(socket.read(&mut byte), Ok(0) | Err(_)));
     }
 }

@@ -1,23 +1,29 @@
 //! Web seeds (BEP 19) against Debian's nginx on 127.0.0.1: downloads from
 //! the origin alone, a corrupt origin next to a libtorrent seeder, origins
-//! that ignore ranges or redirect where they must not, and playback from a
+//! that ignore ranges, redirect where they must not or fall silent, HTTPS
+//! origins with trusted and untrusted certificates, and playback from a
 //! thin swarm that the origin tops up only where peers would be late.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
+use common::engine::loopback_config;
 use common::nginx::Nginx;
 use common::peers::{
     assert_same_tree, create_torrent_with_web_seeds, libtorrent, libtorrent_seeders, write_data,
     write_multi_file_data,
 };
-use common::{TEN_SECONDS, play_headless, ten_second_video, write_video};
+use common::tls::ServerCertificate;
+use common::{TEN_SECONDS, play_headless, run_on_torrent, ten_second_video, write_video};
 use piecewise::engine::events::{TorrentEvent, TorrentState, TorrentStats};
 use piecewise::engine::handle::{Engine, EngineConfig, OriginUse, TorrentSource};
-use piecewise::engine::limits::{MAX_WEB_SEED_REDIRECTS, MAX_WEB_SEED_RESPONSE_BYTES};
+use piecewise::engine::limits::{
+    MAX_WEB_SEED_REDIRECTS, MAX_WEB_SEED_RESPONSE_BYTES, WEB_SEED_SILENCE_TIMEOUT,
+};
 use piecewise::engine::picker::Policy;
 use piecewise::player::sample::{SampleFormat, SampleVideo};
 
@@ -55,10 +61,25 @@ async fn download(
     peers: Vec<SocketAddr>,
     done: fn(&[TorrentEvent]) -> bool,
 ) -> Outcome {
-    let mut config = EngineConfig::new(dir.join("download"));
-    config.listen_ip = [127, 0, 0, 1].into();
+    download_with(web_seed_config(dir, origin), torrent, peers, done).await
+}
+
+/// An engine on 127.0.0.1 downloading whole torrents into `dir/download`
+/// with `origin`.
+fn web_seed_config(dir: &Path, origin: OriginUse) -> EngineConfig {
+    let mut config = loopback_config(dir.join("download"));
     config.policy = Policy::RarestFirst;
     config.origin = origin;
+    config
+}
+
+/// [`download`] with an engine configured by the caller.
+async fn download_with(
+    config: EngineConfig,
+    torrent: &Path,
+    peers: Vec<SocketAddr>,
+    done: fn(&[TorrentEvent]) -> bool,
+) -> Outcome {
     let engine = Engine::start(config).await.unwrap();
     let events = engine.events();
     let handle = engine
@@ -363,4 +384,135 @@ fn thin_swarm_plus_origin_plays_without_stall_and_origin_serves_under_half() {
     assert!(summary.played_s >= 37.0, "played {}", summary.played_s);
     assert!(from_origin > 0, "the origin filled in");
     assert!(served < size / 2, "nginx sent {served} of {size} bytes");
+}
+
+/// `piecewise download --origin always` of `torrent` into `dir/download`
+/// from `peers` and its web seeds, trusting the CA bundle `ca_file` (or
+/// the system's roots): its output once it exits.
+fn download_with_cli(
+    dir: &Path,
+    torrent: &Path,
+    peers: &[String],
+    ca_file: Option<&Path>,
+) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
+    command
+        .args(["download", "--listen-ip", "127.0.0.1", "--no-dht"])
+        .args(["--origin", "always", "--download-dir"])
+        .arg(dir.join("download"))
+        .env_remove("SSL_CERT_DIR");
+    match ca_file {
+        Some(file) => command.env("SSL_CERT_FILE", file),
+        None => command.env_remove("SSL_CERT_FILE"),
+    };
+    run_on_torrent(command, peers, torrent, DOWNLOAD_TIMEOUT)
+}
+
+#[test]
+fn https_web_seed_with_a_certificate_from_a_trusted_ca_downloads_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("origin/film.bin");
+    write_data(&data, 1_500_001, 3);
+    let certificate = ServerCertificate::signed_by_test_ca();
+    let nginx = Nginx::start_https(&dir.path().join("origin"), "", &certificate);
+    let torrent = dir.path().join("film.torrent");
+    create_torrent_with_web_seeds(&data, &torrent, 64 * 1024, &[], &[nginx.url("film.bin")]);
+    // The CA is trusted only through SSL_CERT_FILE, as a system bundle.
+    let output = download_with_cli(dir.path(), &torrent, &[], Some(&certificate.ca));
+    assert!(output.status.success(), "{}", nginx.error_log());
+    assert_downloaded(dir.path(), "film.bin", &data);
+    assert!(whole_file_answers(&nginx).is_empty());
+    assert_eq!(nginx.bytes_sent(), 1_500_001);
+}
+
+#[test]
+fn https_web_seed_with_an_untrusted_certificate_is_dropped_and_a_libtorrent_seeder_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("seed/film.bin");
+    write_data(&data, 1_500_001, 3);
+    let nginx = Nginx::start_https(
+        &dir.path().join("seed"),
+        "",
+        &ServerCertificate::self_signed(),
+    );
+    let torrent = dir.path().join("film.torrent");
+    create_torrent_with_web_seeds(&data, &torrent, 64 * 1024, &[], &[nginx.url("film.bin")]);
+    // Slow enough that the handshake fails before the seeder is done.
+    let seeder = libtorrent(
+        "seed",
+        &torrent,
+        &dir.path().join("seed"),
+        &["--upload-limit".into(), "300000".into()],
+    );
+    // The system's roots only: nobody vouches for a self-signed origin.
+    let output = download_with_cli(dir.path(), &torrent, &[seeder.addr.to_string()], None);
+    assert!(output.status.success());
+    let log = String::from_utf8_lossy(&output.stderr);
+    let dropped = log
+        .lines()
+        .find(|line| line.contains("web seed dropped"))
+        .expect("the web seed is dropped");
+    assert!(
+        dropped.contains("invalid peer certificate: UnknownIssuer"),
+        "{dropped}"
+    );
+    assert_downloaded(dir.path(), "film.bin", &data);
+    // The handshake failed: nginx served no byte.
+    assert_eq!(nginx.bytes_sent(), 0);
+}
+
+fn finished_and_web_seed_dropped(events: &[TorrentEvent]) -> bool {
+    finished(events) && web_seed_dropped(events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_origin_is_dropped_after_the_silence_timeout_and_a_libtorrent_seeder_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("seed/film.bin");
+    write_data(&data, 2_000_000, 9);
+    // A hostile origin: it accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/film.bin", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for socket in silent.incoming() {
+            held.push(socket);
+        }
+    });
+    let torrent = dir.path().join("film.torrent");
+    create_torrent_with_web_seeds(&data, &torrent, 64 * 1024, &[], &[url]);
+    // Slow enough that the download outlasts the timeout.
+    let seeder = libtorrent(
+        "seed",
+        &torrent,
+        &dir.path().join("seed"),
+        &["--upload-limit".into(), "400000".into()],
+    );
+    let silence = Duration::from_secs(2);
+    let mut config = web_seed_config(dir.path(), OriginUse::Always);
+    config.web_seed_silence_timeout = silence;
+    let started = std::time::Instant::now();
+    let outcome = download_with(
+        config,
+        &torrent,
+        vec![seeder.addr],
+        finished_and_web_seed_dropped,
+    )
+    .await;
+    assert_eq!(
+        outcome.dropped_reasons(),
+        vec![format!("the server sent nothing for {silence:?}")]
+    );
+    assert!(outcome.finished(), "the seeder completes the download");
+    assert!(started.elapsed() >= silence);
+    assert_downloaded(dir.path(), "film.bin", &data);
+    assert_eq!(outcome.stats.bytes_from_web_seeds, 0);
+}
+
+#[test]
+fn web_seed_silence_timeout_defaults_to_the_named_limit() {
+    assert_eq!(
+        EngineConfig::new("download").web_seed_silence_timeout,
+        WEB_SEED_SILENCE_TIMEOUT
+    );
 }

@@ -24,9 +24,10 @@ pub struct OneFileArgs {
     /// largest video).
     #[arg(long, value_name = "N")]
     pub file: Option<usize>,
-    /// Folder the torrent's files are written into.
-    #[arg(long, default_value = ".")]
-    pub download_dir: PathBuf,
+    /// Folder the torrent's files are written into (default: the cache
+    /// folder the GStreamer plugin uses, $XDG_CACHE_HOME/piecewise/torrents).
+    #[arg(long)]
+    pub download_dir: Option<PathBuf>,
     /// A peer to connect to, besides those the trackers name (repeatable).
     #[arg(long = "peer", value_name = "HOST:PORT")]
     pub peers: Vec<String>,
@@ -47,9 +48,14 @@ impl OneFileArgs {
         &self,
         policy: Policy,
     ) -> anyhow::Result<(Engine, TorrentHandle, ChosenFile)> {
+        // A pipe to a player should leave nothing in the working folder.
+        let download_dir = self
+            .download_dir
+            .clone()
+            .unwrap_or_else(crate::player::torrent_cache_dir);
         let (engine, torrent) = start(
             &self.options,
-            &self.download_dir,
+            &download_dir,
             &self.torrent,
             &self.peers,
             self.origin,

@@ -7,6 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,7 +16,9 @@ use tokio::task::JoinHandle;
 use crate::engine::bitfield::Bitfield;
 use crate::engine::dht::{DhtError, DhtNode};
 use crate::engine::events::{EngineEvent, PeerSnapshot, PieceState, TorrentStats};
-use crate::engine::limits::{EVENT_QUEUE_CAPACITY, MAX_CONNECTIONS, MAX_TORRENT_FILE_BYTES};
+use crate::engine::limits::{
+    EVENT_QUEUE_CAPACITY, MAX_CONNECTIONS, MAX_TORRENT_FILE_BYTES, WEB_SEED_SILENCE_TIMEOUT,
+};
 use crate::engine::magnet::{Magnet, MagnetError};
 use crate::engine::metadata_fetch;
 use crate::engine::metainfo::{InfoHash, Metainfo, MetainfoError};
@@ -49,6 +52,9 @@ pub struct EngineConfig {
     pub policy: Policy,
     /// How much new torrents use their web seeds.
     pub origin: OriginUse,
+    /// How long a web seed may send nothing, while we wait for a response
+    /// or its bytes, before it is dropped (`WEB_SEED_SILENCE_TIMEOUT`).
+    pub web_seed_silence_timeout: Duration,
     /// The mainline DHT (BEP 5), or `None` for no DHT. `new` leaves it off,
     /// so an engine embedded in a test never reaches the public DHT; the
     /// command line and the window turn it on with `DhtConfig::default()`
@@ -66,6 +72,7 @@ impl EngineConfig {
             download_rate_limit: 0,
             policy: Policy::default(),
             origin: OriginUse::default(),
+            web_seed_silence_timeout: WEB_SEED_SILENCE_TIMEOUT,
             dht: None,
         }
     }
@@ -158,6 +165,7 @@ impl Engine {
             events_tx,
         );
         shared.listen_ip = listen_addr.ip();
+        shared.web_seed_silence_timeout = config.web_seed_silence_timeout;
         if let Some(dht) = config.dht {
             // The mainline node speaks IPv4 only.
             let bind_ip = match listen_addr.ip() {
@@ -367,6 +375,7 @@ impl TorrentHandle {
             file,
             self.shared.download_dir.clone(),
             self.have.clone(),
+            self.stats.clone(),
             self.commands.clone(),
         )
     }

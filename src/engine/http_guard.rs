@@ -1,15 +1,27 @@
-//! What every HTTP client of the engine (trackers, web seeds) shares: the
-//! redirect rule against request forgery and readable error messages.
+//! What every HTTP client of the engine (trackers, web seeds) shares: how
+//! certificates are verified, the redirect rule against request forgery
+//! and readable error messages.
 
 use std::net::IpAddr;
 
 use reqwest::redirect;
 use url::{Host, Url};
 
+/// The start of every engine HTTP client: our user agent, the redirect
+/// rule, and certificates always verified by rustls against the system's
+/// roots (the platform store, `/etc/ssl/certs` on Linux, or the bundle
+/// named by `SSL_CERT_FILE`), so an origin signed by a CA the system trusts
+/// works and anything else fails the handshake.
+pub(crate) fn client_builder(max_redirects: usize) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("Piecewise/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirect_policy(max_redirects))
+}
+
 /// A redirect policy following at most `max_redirects` hops, only to
 /// http(s), and never from a public host to a loopback or private address
 /// (a public server must not make us reach into the local network).
-pub(crate) fn redirect_policy(max_redirects: usize) -> redirect::Policy {
+fn redirect_policy(max_redirects: usize) -> redirect::Policy {
     redirect::Policy::custom(move |attempt| {
         match redirect_refusal(attempt.previous(), attempt.url(), max_redirects) {
             Some(reason) => attempt.error(reason),

@@ -171,7 +171,8 @@ pub const MAX_WEB_SEED_REDIRECTS: usize = 3;
 
 /// A web seed that sends no byte of a response for this long is dropped:
 /// long enough for a busy server's first byte, short enough that a
-/// player's time-critical blocks go elsewhere.
+/// player's time-critical blocks go elsewhere. The default of
+/// `EngineConfig::web_seed_silence_timeout`.
 pub const WEB_SEED_SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// HTTP connections `piecewise serve` holds open at once; more are closed
@@ -179,6 +180,13 @@ pub const WEB_SEED_SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
 /// index at the end); a web page that reached the port through DNS
 /// rebinding could open hundreds, each a read head and a socket.
 pub const MAX_HTTP_CONNECTIONS: usize = 16;
+
+/// Longest `piecewise serve` waits for a request's head, on a new
+/// connection or a kept-alive one between requests; then the connection is
+/// closed, so idle or trickling clients cannot hold the
+/// `MAX_HTTP_CONNECTIONS` slots. Players send a request at once and
+/// reconnect when they need more.
+pub const HTTP_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Least time between two PEX messages we send to one peer (BEP 11: at
 /// most one a minute). A peer's messages that come sooner than half of it

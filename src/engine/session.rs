@@ -7,13 +7,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::engine::dht::DhtNode;
 use crate::engine::events::EngineEvent;
-use crate::engine::limits::HANDSHAKE_TIMEOUT;
+use crate::engine::limits::{HANDSHAKE_TIMEOUT, WEB_SEED_SILENCE_TIMEOUT};
 use crate::engine::metainfo::InfoHash;
 use crate::engine::picker::PeerKey;
 use crate::engine::rate_limit::RateLimiter;
@@ -32,6 +33,8 @@ pub(crate) struct SessionShared {
     pub download_dir: PathBuf,
     pub upload_limit: Arc<RateLimiter>,
     pub download_limit: Arc<RateLimiter>,
+    /// How long a web seed may send nothing before it is dropped.
+    pub web_seed_silence_timeout: Duration,
     /// One permit per peer connection of the whole engine.
     pub connection_slots: Arc<Semaphore>,
     next_peer_key: AtomicU64,
@@ -56,6 +59,7 @@ impl SessionShared {
             download_dir,
             upload_limit: Arc::new(RateLimiter::new(upload_limit)),
             download_limit: Arc::new(RateLimiter::new(download_limit)),
+            web_seed_silence_timeout: WEB_SEED_SILENCE_TIMEOUT,
             connection_slots: Arc::new(Semaphore::new(max_connections)),
             next_peer_key: AtomicU64::new(0),
             events,
@@ -108,7 +112,7 @@ pub(crate) async fn listen(listener: TcpListener, shared: Arc<SessionShared>) {
             Err(error) => {
                 // Typically out of file descriptors: wait instead of spinning.
                 tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use crate::engine::bitfield::Bitfield;
+use crate::engine::events::{TorrentState, TorrentStats};
 use crate::engine::metainfo::Info;
 use crate::engine::picker::Demand;
 use crate::engine::torrent::TorrentCommand;
@@ -43,6 +44,9 @@ pub enum StreamError {
     NoSuchFile(usize),
     #[error("the torrent is no longer running")]
     TorrentGone,
+    /// The torrent stopped on an error (a full disk) before the bytes came.
+    #[error("the torrent stopped: {0}")]
+    TorrentFailed(String),
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -75,6 +79,9 @@ struct StreamInner {
     path: PathBuf,
     piece_length: u32,
     have: watch::Receiver<Bitfield>,
+    /// The torrent's state: a read waiting for pieces that will not come
+    /// (the torrent failed) ends with the torrent's error.
+    stats: watch::Receiver<TorrentStats>,
     commands: mpsc::UnboundedSender<TorrentCommand>,
     demand: Mutex<StreamDemand>,
     file: Mutex<Option<Arc<File>>>,
@@ -94,6 +101,7 @@ impl FileStream {
         file: usize,
         download_dir: PathBuf,
         have: watch::Receiver<Bitfield>,
+        stats: watch::Receiver<TorrentStats>,
         commands: mpsc::UnboundedSender<TorrentCommand>,
     ) -> Result<Self, StreamError> {
         static NEXT_STREAM_ID: AtomicU64 = AtomicU64::new(0);
@@ -118,6 +126,7 @@ impl FileStream {
                 path: download_dir.join(&entry.path),
                 piece_length: info.piece_length,
                 have,
+                stats,
                 commands,
                 demand: Mutex::new(StreamDemand {
                     heads: ReadHeads::default(),
@@ -189,9 +198,20 @@ impl FileStream {
         inner.note_read(offset, len as u64);
         let pieces = inner.pieces(offset, len);
         let mut have = inner.have.clone();
-        have.wait_for(|have| pieces.clone().all(|piece| have.get(piece)))
-            .await
-            .map_err(|_| StreamError::TorrentGone)?;
+        let mut stats = inner.stats.clone();
+        tokio::select! {
+            // Verified pieces stay readable after the torrent failed.
+            biased;
+            arrived = have.wait_for(|have| pieces.clone().all(|piece| have.get(piece))) => {
+                arrived.map_err(|_| StreamError::TorrentGone)?;
+            }
+            failed = stats.wait_for(|stats| matches!(stats.state, TorrentState::Error(_))) => {
+                return Err(match failed.as_deref().map(|stats| &stats.state) {
+                    Ok(TorrentState::Error(message)) => StreamError::TorrentFailed(message.clone()),
+                    _ => StreamError::TorrentGone,
+                });
+            }
+        }
         let file = inner.file()?;
         let path = inner.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -423,6 +443,43 @@ mod tests {
         let mut offsets: Vec<u64> = heads.offsets().collect();
         offsets.sort_unstable();
         offsets
+    }
+
+    #[tokio::test]
+    async fn a_failed_torrent_ends_waiting_reads_with_its_error_and_verified_bytes_stay_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("film.bin"), [7u8; 32768]).unwrap();
+        let info = Info {
+            name: "film.bin".to_owned(),
+            piece_length: 16384,
+            piece_hashes: vec![[0; 20]; 2],
+            files: vec![crate::engine::metainfo::FileEntry {
+                path: "film.bin".into(),
+                length: 32768,
+                offset: 0,
+                pad: false,
+            }],
+            total_length: 32768,
+            private: false,
+        };
+        let mut have = Bitfield::new(2);
+        have.set(0);
+        let (_have_tx, have) = watch::channel(have);
+        let (stats_tx, stats) = watch::channel(TorrentStats::default());
+        let (commands, _commands_rx) = mpsc::unbounded_channel();
+        let stream =
+            FileStream::open(&info, 0, dir.path().to_owned(), have, stats, commands).unwrap();
+        let waiting = tokio::spawn({
+            let stream = stream.clone();
+            async move { stream.read_at(16384, 100).await }
+        });
+        stats_tx.send_modify(|stats| stats.state = TorrentState::Error("the disk is full".into()));
+        let failed = waiting.await.unwrap();
+        assert!(
+            matches!(&failed, Err(StreamError::TorrentFailed(message)) if message == "the disk is full"),
+            "{failed:?}"
+        );
+        assert_eq!(stream.read_at(0, 100).await.unwrap(), vec![7u8; 100]);
     }
 
     #[test]

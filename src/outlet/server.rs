@@ -30,14 +30,14 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::engine::handle::TorrentHandle;
-use crate::engine::limits::MAX_HTTP_CONNECTIONS;
+use crate::engine::limits::{HTTP_HEADER_READ_TIMEOUT, MAX_HTTP_CONNECTIONS};
 use crate::engine::stream::FileStream;
 use crate::outlet::ChosenFile;
 use crate::outlet::range::ByteRange;
@@ -131,7 +131,8 @@ impl HttpServer {
     }
 
     /// Accepts clients (at most `MAX_HTTP_CONNECTIONS` at once, others are
-    /// closed at once) and samples the statistics, until dropped.
+    /// closed at once; one that sends no request head within
+    /// `HTTP_HEADER_READ_TIMEOUT` is closed) and samples the statistics, until dropped.
     pub async fn run(self) {
         tokio::join!(
             accept(self.listener, self.shared.clone()),
@@ -161,7 +162,10 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
                 let response = shared.clone().respond(&request);
                 async move { Ok::<_, Infallible>(response) }
             });
-            let connection = http1::Builder::new().serve_connection(TokioIo::new(socket), service);
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HTTP_HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(socket), service);
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "HTTP client gone");
             }

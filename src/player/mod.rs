@@ -15,6 +15,16 @@ pub use error::{PlaybackError, codec_package};
 pub use playback::{Player, PlayerEvent, PlayerSetupError, PlayerSinks, Tracks};
 pub use state::{Input, Intent, PlaybackState};
 
+/// Where torrents streamed to other players are kept when no folder is
+/// given: `$XDG_CACHE_HOME/piecewise/torrents` (`~/.cache/…`). The
+/// GStreamer plugin's own engine and `piecewise cat`/`serve` share it, so
+/// nothing lands in the working folder and a second run resumes.
+pub fn torrent_cache_dir() -> std::path::PathBuf {
+    gst::glib::user_cache_dir()
+        .join("piecewise")
+        .join("torrents")
+}
+
 /// Initialises GStreamer and registers the compiled-in `gtk4paintablesink`
 /// (Debian 12 packages no such element) and `torrentsrc`. Safe to call more
 /// than once.

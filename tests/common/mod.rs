@@ -9,6 +9,7 @@ pub mod peers;
 pub mod realtime;
 pub mod swarm;
 pub mod throttle;
+pub mod tls;
 
 use piecewise::player::sample::{SampleFormat, SampleVideo};
 use piecewise::stats::schema::Run;
@@ -66,29 +67,49 @@ pub fn play_headless(
         .arg("--stats-json")
         .arg(&stats)
         .args(extra);
+    let output = run_on_torrent(command, peers, torrent, RUN_TIMEOUT);
+    let run = std::fs::read_to_string(&stats)
+        .ok()
+        .map(|json| serde_json::from_str(&json).expect("stats JSON follows the schema"));
+    (output, run)
+}
+
+/// Runs a `piecewise` `command` on `torrent` with `--peer` for each of
+/// `peers` to its end (killed after `timeout`), prints its stderr and
+/// returns its output.
+pub fn run_on_torrent(
+    mut command: Command,
+    peers: &[String],
+    torrent: &Path,
+    timeout: Duration,
+) -> Output {
     for peer in peers {
         command.arg("--peer").arg(peer);
     }
-    let mut child = command
+    let child = command
         .arg(torrent)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + RUN_TIMEOUT;
+    let output = wait_or_kill(child, timeout, "piecewise");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Waits for `child` to exit and returns what it printed; kills it and
+/// fails the test (naming it `what`) after `timeout`. Its output must be
+/// small enough for the pipes while it runs.
+pub fn wait_or_kill(mut child: Child, timeout: Duration, what: &str) -> Output {
+    let deadline = Instant::now() + timeout;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("piecewise play hung");
+            panic!("{what} hung");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let output = child.wait_with_output().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-    let run = std::fs::read_to_string(&stats)
-        .ok()
-        .map(|json| serde_json::from_str(&json).expect("stats JSON follows the schema"));
-    (output, run)
+    child.wait_with_output().unwrap()
 }
 
 /// Where tests keep files worth looking at after a run (screenshots).

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use super::opentracker::closed_tcp_port;
 use super::throttle::Throttle;
+use super::tls::ServerCertificate;
 
 pub struct Nginx {
     child: Child,
     /// Where nginx itself listens.
     port: u16,
     throttle: Option<Throttle>,
+    scheme: &'static str,
     dir: tempfile::TempDir,
 }
 
@@ -23,6 +25,27 @@ impl Nginx {
     /// Serves the files below `root`; `directives` go into the `server`
     /// block as they are (`limit_rate 200k;`, `max_ranges 0;`, ...).
     pub fn start(root: &Path, directives: &str) -> Nginx {
+        Self::launch(root, directives, None)
+    }
+
+    /// Like [`start`](Self::start), over TLS with `certificate`.
+    pub fn start_https(root: &Path, directives: &str, certificate: &ServerCertificate) -> Nginx {
+        Self::launch(root, directives, Some(certificate))
+    }
+
+    fn launch(root: &Path, directives: &str, tls: Option<&ServerCertificate>) -> Nginx {
+        let (scheme, listen, tls_directives) = match tls {
+            Some(certificate) => (
+                "https",
+                " ssl",
+                format!(
+                    "ssl_certificate {};\n        ssl_certificate_key {};",
+                    certificate.certificate.display(),
+                    certificate.key.display()
+                ),
+            ),
+            None => ("http", "", String::new()),
+        };
         let dir = tempfile::tempdir().unwrap();
         let port = closed_tcp_port();
         let prefix = dir.path().display().to_string();
@@ -45,7 +68,8 @@ http {{
     default_type application/octet-stream;
     keepalive_requests 10000;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{listen};
+        {tls_directives}
         root {root};
         {directives}
     }}
@@ -70,6 +94,7 @@ http {{
             child,
             port,
             throttle: None,
+            scheme,
             dir,
         };
         nginx.wait_until_listening();
@@ -95,11 +120,11 @@ http {{
         }
     }
 
-    /// `http://127.0.0.1:PORT/` followed by `path` (through the relay when
-    /// throttled).
+    /// `http://127.0.0.1:PORT/` (or `https://`) followed by `path`
+    /// (through the relay when throttled).
     pub fn url(&self, path: &str) -> String {
         let port = self.throttle.as_ref().map_or(self.port, |t| t.port);
-        format!("http://127.0.0.1:{port}/{path}")
+        format!("{}://127.0.0.1:{port}/{path}", self.scheme)
     }
 
     pub fn error_log(&self) -> String {

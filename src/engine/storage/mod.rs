@@ -35,6 +35,30 @@ pub enum StorageError {
     ReadOutOfRange { offset: u64, length: u64 },
     #[error("disk task failed: {0}")]
     Task(String),
+    /// No space (or quota) left: said plainly, with what to do, because
+    /// it is the disk error users meet most.
+    #[error(
+        "the disk is full: no space left to write into {}. Free some space and open the torrent again; the pieces already verified are kept",
+        folder.display()
+    )]
+    DiskFull { folder: PathBuf },
+}
+
+impl StorageError {
+    /// An I/O failure to `action` `path`; a full disk or quota becomes
+    /// [`StorageError::DiskFull`].
+    fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        match source.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Self::DiskFull {
+                folder: path.parent().unwrap_or(path).to_path_buf(),
+            },
+            _ => Self::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
 }
 
 struct StorageFile {
@@ -83,11 +107,8 @@ impl Storage {
             }
             let path = download_dir.join(&entry.path);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| StorageError::Io {
-                    action: "create folder",
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|source| StorageError::io("create folder", parent, source))?;
             }
             let file = OpenOptions::new()
                 .read(true)
@@ -95,26 +116,14 @@ impl Storage {
                 .create(true)
                 .truncate(false)
                 .open(&path)
-                .map_err(|source| StorageError::Io {
-                    action: "open",
-                    path: path.clone(),
-                    source,
-                })?;
+                .map_err(|source| StorageError::io("open", &path, source))?;
             let existing_len = file
                 .metadata()
-                .map_err(|source| StorageError::Io {
-                    action: "inspect",
-                    path: path.clone(),
-                    source,
-                })?
+                .map_err(|source| StorageError::io("inspect", &path, source))?
                 .len();
             if existing_len != entry.length {
                 file.set_len(entry.length)
-                    .map_err(|source| StorageError::Io {
-                        action: "allocate",
-                        path: path.clone(),
-                        source,
-                    })?;
+                    .map_err(|source| StorageError::io("allocate", &path, source))?;
             }
             files.push(StorageFile {
                 path,
@@ -238,11 +247,7 @@ impl Storage {
             };
             handle
                 .write_all_at(&data[range], at)
-                .map_err(|source| StorageError::Io {
-                    action: "write",
-                    path: file.path.clone(),
-                    source,
-                })
+                .map_err(|source| StorageError::io("write", &file.path, source))
         })
     }
 
@@ -345,6 +350,25 @@ mod tests {
         ("t/sub/b", b"abcdefghijklmnopqrstuvwxyz"),
         ("t/c", b"XYZ"),
     ];
+
+    #[test]
+    fn a_full_disk_or_quota_is_a_plain_disk_full_error_naming_the_folder() {
+        for errno in [28, 122] {
+            // ENOSPC, EDQUOT
+            let error = StorageError::io(
+                "write",
+                Path::new("/videos/film/film.mkv"),
+                io::Error::from_raw_os_error(errno),
+            );
+            assert!(
+                matches!(&error, StorageError::DiskFull { folder } if folder == Path::new("/videos/film")),
+                "{error:?}"
+            );
+            assert!(error.to_string().starts_with("the disk is full"));
+        }
+        let other = StorageError::io("write", Path::new("/f"), io::Error::from_raw_os_error(5));
+        assert!(matches!(other, StorageError::Io { .. }));
+    }
 
     #[test]
     fn pieces_spanning_files_are_written_into_each_file() {

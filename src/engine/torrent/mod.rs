@@ -637,15 +637,15 @@ impl TorrentTask {
     }
 
     /// Takes back a request the picker cancelled (a copy arrived, or a
-    /// seek made it useless). A web seed's range is not interrupted: its
-    /// bytes, if they come, count as wasted.
+    /// seek made it useless). A web seed's range stops once none of its
+    /// blocks is wanted; bytes that still come count as wasted.
     fn cancel_request(&mut self, key: PeerKey, request: BlockRequest) {
         if let Some(peer) = self.peers.get_mut(&key) {
             if peer.requests.remove(&request) {
                 peer.send(PeerCommand::Cancel(request));
             }
         } else if let Some(seed) = self.web_seeds.get_mut(&key) {
-            seed.in_flight.remove(&request);
+            seed.cancel(request);
         }
     }
 

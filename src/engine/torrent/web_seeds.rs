@@ -14,7 +14,8 @@ use crate::engine::events::{TorrentEvent, TorrentState};
 use crate::engine::picker::PeerKey;
 use crate::engine::rate_limit::SmoothedRate;
 use crate::engine::webseed::{
-    self, OriginUse, WebSeedError, WebSeedEvent, WebSeedEventKind, WebSeedLayout, WebSeedParams,
+    self, OriginUse, WebSeedCommand, WebSeedError, WebSeedEvent, WebSeedEventKind, WebSeedLayout,
+    WebSeedParams,
 };
 use crate::engine::wire::{BLOCK_SIZE, BlockRequest};
 
@@ -58,7 +59,7 @@ impl OriginAsk {
 /// A running web seed, as the torrent sees it.
 pub(super) struct WebSeed {
     url: String,
-    requests: mpsc::UnboundedSender<Vec<BlockRequest>>,
+    requests: mpsc::UnboundedSender<WebSeedCommand>,
     /// Every piece: an origin holds the whole torrent.
     pieces: Bitfield,
     /// Blocks requested and not yet in; mirrored in the picker.
@@ -76,6 +77,14 @@ impl WebSeed {
             self.rate.update(self.received, elapsed);
         }
         self.busy = !self.in_flight.is_empty();
+    }
+
+    /// Takes back a request; a range whose every block is taken back stops.
+    pub(super) fn cancel(&mut self, request: BlockRequest) {
+        if self.in_flight.remove(&request) {
+            // A closed channel means the task failed; its event follows.
+            let _ = self.requests.send(WebSeedCommand::Cancel(request));
+        }
     }
 
     /// Bytes/s while busy; 0 until measured (the picker then lets it try
@@ -116,6 +125,7 @@ impl TorrentTask {
                     layout: Arc::new(layout),
                     piece_length: self.metainfo.info.piece_length,
                     download_limit: self.shared.download_limit.clone(),
+                    silence_timeout: self.shared.web_seed_silence_timeout,
                     events: self.web_seed_events_tx.clone(),
                 },
                 requests_rx,
@@ -225,7 +235,7 @@ impl TorrentTask {
         seed.in_flight.extend(picked.iter().copied());
         seed.busy = true;
         // A closed channel means the task failed; its event follows.
-        let _ = seed.requests.send(picked);
+        let _ = seed.requests.send(WebSeedCommand::Fetch(picked));
     }
 }
 

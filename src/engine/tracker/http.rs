@@ -10,27 +10,25 @@ use url::Url;
 use super::{AnnounceEvent, AnnounceReply, AnnounceRequest, TrackerError, clamp_interval};
 use crate::engine::bencode::{self, DecodeLimits, Value};
 use crate::engine::compact;
-use crate::engine::http_guard::{error_chain, redirect_policy};
+use crate::engine::http_guard::{client_builder, error_chain};
 use crate::engine::limits::{MAX_TRACKER_REDIRECTS, MAX_TRACKER_REPLY_BYTES};
 
 /// Re-announce interval when a tracker names none, in seconds.
 const DEFAULT_INTERVAL_SECS: i64 = 30 * 60;
 
 /// One client for all announces: connections and TLS sessions are reused.
-/// Certificates are always verified (rustls with the webpki roots).
+/// Certificates are verified as `http_guard::client_builder` says.
 fn client() -> Result<&'static reqwest::Client, TrackerError> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(client) = CLIENT.get() {
         return Ok(client);
     }
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("Piecewise/", env!("CARGO_PKG_VERSION")))
+    let client = client_builder(MAX_TRACKER_REDIRECTS)
         // Announces are minutes apart and trackers such as opentracker
         // close idle connections: a pooled one would be stale.
         .pool_max_idle_per_host(0)
-        .redirect(redirect_policy(MAX_TRACKER_REDIRECTS))
         .build()
-        .map_err(|e| TrackerError::Http(e.to_string()))?;
+        .map_err(|e| TrackerError::Http(error_chain(&e)))?;
     Ok(CLIENT.get_or_init(|| client))
 }
 

@@ -4,43 +4,41 @@
 
 use std::ops::Range;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use url::Url;
 
 use super::{BlockAssembly, WebSeedError};
-use crate::engine::http_guard::{error_chain, redirect_policy};
-use crate::engine::limits::{
-    CONNECT_TIMEOUT, MAX_WEB_SEED_REDIRECTS, MAX_WEB_SEED_RESPONSE_BYTES, WEB_SEED_SILENCE_TIMEOUT,
-};
+use crate::engine::http_guard::{client_builder, error_chain};
+use crate::engine::limits::{CONNECT_TIMEOUT, MAX_WEB_SEED_REDIRECTS, MAX_WEB_SEED_RESPONSE_BYTES};
 use crate::engine::rate_limit::RateLimiter;
 
 /// One client for every web seed: its pool keeps connections alive
 /// between ranges (HTTP/1.1 keep-alive, or HTTP/2 over TLS), and
-/// certificates are always verified (rustls with the webpki roots).
+/// certificates are verified as `http_guard::client_builder` says.
 pub(super) fn client() -> Result<&'static reqwest::Client, WebSeedError> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(client) = CLIENT.get() {
         return Ok(client);
     }
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("Piecewise/", env!("CARGO_PKG_VERSION")))
+    let client = client_builder(MAX_WEB_SEED_REDIRECTS)
         .connect_timeout(CONNECT_TIMEOUT)
-        .redirect(redirect_policy(MAX_WEB_SEED_REDIRECTS))
         .build()
         .map_err(|e| WebSeedError::Http(error_chain(&e)))?;
     Ok(CLIENT.get_or_init(|| client))
 }
 
 /// Fetches bytes `range` of the file at `url` (`file_length` bytes long)
-/// into `blocks` as they arrive.
+/// into `blocks` as they arrive, the server silent for at most `silence`.
 pub(super) async fn fetch_range(
     client: &reqwest::Client,
     url: &Url,
     range: Range<u64>,
     file_length: u64,
     download_limit: &RateLimiter,
+    silence: Duration,
     blocks: &mut BlockAssembly,
 ) -> Result<(), WebSeedError> {
     let asked = range.end.saturating_sub(range.start);
@@ -56,9 +54,9 @@ pub(super) async fn fetch_range(
         .get(url.clone())
         .header(RANGE, format!("bytes={}-{}", range.start, range.end - 1))
         .send();
-    let mut response = tokio::time::timeout(WEB_SEED_SILENCE_TIMEOUT, request)
+    let mut response = tokio::time::timeout(silence, request)
         .await
-        .map_err(|_| WebSeedError::Silent(WEB_SEED_SILENCE_TIMEOUT))?
+        .map_err(|_| WebSeedError::Silent(silence))?
         .map_err(|e| WebSeedError::Http(error_chain(&e)))?;
     if response
         .content_length()
@@ -89,9 +87,9 @@ pub(super) async fn fetch_range(
     }
     let mut received = 0u64;
     loop {
-        let chunk = tokio::time::timeout(WEB_SEED_SILENCE_TIMEOUT, response.chunk())
+        let chunk = tokio::time::timeout(silence, response.chunk())
             .await
-            .map_err(|_| WebSeedError::Silent(WEB_SEED_SILENCE_TIMEOUT))?
+            .map_err(|_| WebSeedError::Silent(silence))?
             .map_err(|e| WebSeedError::Http(error_chain(&e)))?;
         let Some(chunk) = chunk else {
             break;

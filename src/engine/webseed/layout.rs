@@ -120,13 +120,13 @@ impl WebSeedLayout {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::PathBuf;
 
     use super::*;
     use crate::engine::metainfo::FileEntry;
 
-    fn info(name: &str, files: &[(&str, u64, bool)]) -> Info {
+    pub(crate) fn info(name: &str, files: &[(&str, u64, bool)]) -> Info {
         let mut offset = 0;
         let files: Vec<FileEntry> = files
             .iter()

@@ -64,7 +64,7 @@ fn open(request: &SourceRequest) -> Result<Arc<dyn ByteSource>, SourceError> {
     let (source, file) = parse_location(request.uri)?;
     let download_dir = request
         .download_dir
-        .map_or_else(default_download_dir, Path::to_path_buf);
+        .map_or_else(crate::player::torrent_cache_dir, Path::to_path_buf);
     own.runtime.block_on(async {
         let engine = own.engine(download_dir).await?;
         let torrent = engine.torrent(source).await?;
@@ -175,12 +175,6 @@ fn parse_location(location: &str) -> Result<(TorrentSource, Option<usize>), Sour
 fn first_index(list: &str) -> Option<usize> {
     let first = list.split(',').next()?;
     first.split('-').next()?.trim().parse().ok()
-}
-
-fn default_download_dir() -> PathBuf {
-    gst::glib::user_cache_dir()
-        .join("piecewise")
-        .join("torrents")
 }
 
 fn failed(error: impl ToString) -> SourceError {
