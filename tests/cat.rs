@@ -96,12 +96,10 @@ fn cat_into_a_pipe_closed_early_exits_cleanly() {
 #[test]
 fn cat_without_a_download_dir_keeps_the_data_in_the_cache_not_the_working_folder() {
     let swarm = Swarm::start(SampleFormat::Mp4H264Aac, 0);
-    let working = swarm.dir.path().join("working");
-    let cache = swarm.dir.path().join("cache");
-    std::fs::create_dir_all(&working).unwrap();
+    let folders = swarm.working_and_cache_folders();
     let child = cat_command(&swarm)
-        .current_dir(&working)
-        .env("XDG_CACHE_HOME", &cache)
+        .current_dir(&folders.working)
+        .env("XDG_CACHE_HOME", &folders.cache)
         .spawn()
         .unwrap();
     let output = wait_output_within(child, TIMEOUT);
@@ -110,15 +108,9 @@ fn cat_without_a_download_dir_keeps_the_data_in_the_cache_not_the_working_folder
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let video = std::fs::read(&swarm.video).unwrap();
     assert!(
-        output.stdout == video,
+        output.stdout == std::fs::read(&swarm.video).unwrap(),
         "stdout differs from the source file"
     );
-    let left: Vec<_> = std::fs::read_dir(&working).unwrap().collect();
-    assert!(left.is_empty(), "left in the working folder: {left:?}");
-    let cached = cache
-        .join("piecewise/torrents")
-        .join(swarm.video.file_name().unwrap());
-    assert!(std::fs::read(&cached).unwrap() == video, "{cached:?}");
+    swarm.assert_kept_in_cache_only(&folders);
 }

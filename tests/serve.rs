@@ -30,17 +30,24 @@ struct Server {
 }
 
 impl Server {
+    /// `serve` of `torrent` into `dir/download`, logging into `dir`.
     fn start(dir: &Path, torrent: &Path, peers: &[String]) -> Server {
+        let download_dir = dir.join("download");
+        Self::start_with(dir, torrent, peers, |command| {
+            command.arg("--download-dir").arg(download_dir);
+        })
+    }
+
+    /// `serve` of `torrent` as `configure` sets it up, logging into `dir`.
+    fn start_with(
+        dir: &Path,
+        torrent: &Path,
+        peers: &[String],
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
-        command
-            .args([
-                "serve",
-                "--listen-ip",
-                "127.0.0.1",
-                "--no-dht",
-                "--download-dir",
-            ])
-            .arg(dir.join("download"));
+        command.args(["serve", "--listen-ip", "127.0.0.1", "--no-dht"]);
+        configure(&mut command);
         for peer in peers {
             command.arg("--peer").arg(peer);
         }
@@ -251,6 +258,25 @@ fn stats_json_beside_the_file_follows_the_export_schema() {
     assert_eq!(torrent.file, "sample.webm");
     assert!(run.summary.bytes_down > 0, "{:?}", run.summary);
     assert!(!run.series.is_empty());
+}
+
+#[test]
+fn serve_without_a_download_dir_keeps_the_data_in_the_cache_not_the_working_folder() {
+    let swarm = Swarm::start(SampleFormat::Mp4H264Aac, 0);
+    let folders = swarm.working_and_cache_folders();
+    let server = Server::start_with(
+        swarm.dir.path(),
+        &swarm.torrent,
+        &[swarm.seeder.addr.to_string()],
+        |command| {
+            command
+                .current_dir(&folders.working)
+                .env("XDG_CACHE_HOME", &folders.cache);
+        },
+    );
+    let body = server.request("GET", &server.file_path(), &[]).body;
+    assert!(body == std::fs::read(&swarm.video).unwrap());
+    swarm.assert_kept_in_cache_only(&folders);
 }
 
 #[test]

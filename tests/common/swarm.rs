@@ -102,3 +102,36 @@ impl TrackedSwarm {
         }
     }
 }
+
+/// A working folder and a cache folder (`XDG_CACHE_HOME`) below the
+/// swarm's folder, for a run that must leave nothing in the first.
+pub struct Folders {
+    pub working: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Swarm {
+    pub fn working_and_cache_folders(&self) -> Folders {
+        let folders = Folders {
+            working: self.dir.path().join("working"),
+            cache: self.dir.path().join("cache"),
+        };
+        std::fs::create_dir_all(&folders.working).unwrap();
+        folders
+    }
+
+    /// Asserts the run left nothing in the working folder and kept the
+    /// torrent's file in the cache folder the GStreamer plugin uses.
+    pub fn assert_kept_in_cache_only(&self, folders: &Folders) {
+        let left: Vec<_> = std::fs::read_dir(&folders.working).unwrap().collect();
+        assert!(left.is_empty(), "left in the working folder: {left:?}");
+        let cached = folders
+            .cache
+            .join("piecewise/torrents")
+            .join(self.video.file_name().unwrap());
+        assert!(
+            std::fs::read(&cached).unwrap() == std::fs::read(&self.video).unwrap(),
+            "{cached:?}"
+        );
+    }
+}
