@@ -161,6 +161,7 @@ impl Player {
             last_progress: None,
             last_position: None,
             start: None,
+            prerolled: false,
         };
         let worker = std::thread::Builder::new()
             .name("player".into())
@@ -350,6 +351,8 @@ struct Worker {
     last_position: Option<gst::ClockTime>,
     /// Where the open video should start, until its first preroll.
     start: Option<gst::ClockTime>,
+    /// The open video prerolled once (an `ASYNC_DONE` since the open).
+    prerolled: bool,
 }
 
 impl Worker {
@@ -390,6 +393,7 @@ impl Worker {
                 self.last_progress = None;
                 self.last_position = None;
                 self.start = start.filter(|start| !start.is_zero());
+                self.prerolled = false;
                 // Reported even when already `Opening`: a new source began.
                 self.state = self.state.next(Input::Open, self.intent);
                 self.emit(PlayerEvent::State(self.state));
@@ -438,8 +442,13 @@ impl Worker {
         if matches!(self.state, PlaybackState::Error | PlaybackState::Opening) {
             return;
         }
-        // The user's own seek replaces the start position.
-        self.start = None;
+        if !self.prerolled {
+            // GStreamer refuses seeks before the first preroll (the caller
+            // may already have said the data is there): it becomes the
+            // start position instead, and replaces any other.
+            self.start = Some(position);
+            return;
+        }
         let flags = gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT;
         match self.playbin.seek_simple(flags, position) {
             Ok(()) => self.apply(Input::SeekStarted),
@@ -468,8 +477,12 @@ impl Worker {
                 gst::State::Paused => self.apply(Input::PipelinePaused),
                 _ => {}
             },
-            M::AsyncDone(_) if self.start.is_some() => self.seek_to_start(),
+            M::AsyncDone(_) if self.start.is_some() => {
+                self.prerolled = true;
+                self.seek_to_start();
+            }
             M::AsyncDone(_) => {
+                self.prerolled = true;
                 self.apply(Input::SeekDone);
                 // A seek that ends while held for data lands in a stall.
                 if self.buffering {
