@@ -104,6 +104,14 @@ struct RunResult {
 #[test]
 #[ignore = "benchmark: cargo test --test streaming_bench -- --ignored --nocapture"]
 fn streaming_benchmark_per_policy_and_scenario() {
+    // RUST_LOG=piecewise=debug: the engine's timeline of each run.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let dir = tempfile::tempdir().unwrap();
     let seed_dir = dir.path().join("seed");
     std::fs::create_dir_all(&seed_dir).unwrap();
@@ -409,6 +417,7 @@ async fn run(
                 tokio::time::sleep_until((playing + PLAY_BEFORE_SEEK + played.total()).into())
                     .await;
                 stalls = played;
+                tracing::info!("seek to 50 %");
                 stream.reset_read_heads();
                 let seeked = Instant::now();
                 for ((start, end), resume) in [
@@ -419,6 +428,7 @@ async fn run(
                     let read = stream.read_at(start, (end - start) as usize);
                     let resumed = tokio::time::timeout(left, read).await;
                     *resume = resumed.ok().map(|_| seeked.elapsed().as_secs_f64());
+                    tracing::info!(?resume, "seek read done");
                 }
             }
         } else if let Ok(played) =

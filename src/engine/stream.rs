@@ -234,11 +234,13 @@ impl FileStream {
     }
 
     /// Forgets every read head, e.g. on a flushing seek: the reads that
-    /// follow place them anew, and the old windows' requests are cancelled.
+    /// follow place them anew. The torrent learns of it with the first
+    /// read, which cancels the old windows' requests and puts the new one
+    /// first in one step: told of no heads in between, it would fill
+    /// every peer's pipeline with other work that a peer sends even after
+    /// a cancel, ahead of the seek's blocks.
     pub fn reset_read_heads(&self) {
-        let mut demand = self.inner.demand();
-        demand.heads = ReadHeads::default();
-        self.inner.send_demand(&demand);
+        self.inner.demand().heads = ReadHeads::default();
     }
 }
 
@@ -519,6 +521,47 @@ mod tests {
         heads.read(500 * MIB, 4096, start + READ_HEAD_IDLE / 2);
         heads.read(500 * MIB + 4096, 4096, start + READ_HEAD_IDLE);
         assert_eq!(offsets(&heads), vec![500 * MIB + 4096]);
+    }
+
+    #[test]
+    fn a_seek_tells_the_torrent_nothing_until_the_first_read_at_the_target() {
+        use crate::engine::metainfo::FileEntry;
+        let pieces = 64;
+        let length = pieces * MIB;
+        let info = Info {
+            name: "t".into(),
+            piece_length: MIB as u32,
+            piece_hashes: vec![[0; 20]; pieces as usize],
+            files: vec![FileEntry {
+                path: PathBuf::from("t"),
+                length,
+                offset: 0,
+                pad: false,
+            }],
+            total_length: length,
+            private: false,
+        };
+        let (_have, have) = watch::channel(Bitfield::new(pieces as u32));
+        let (commands, mut received) = mpsc::unbounded_channel();
+        let stream = FileStream::open(&info, 0, PathBuf::from("/nowhere"), have, commands)
+            .expect("file 0 exists");
+        let mut heads_sent = || {
+            let mut sent = Vec::new();
+            while let Ok(command) = received.try_recv() {
+                if let TorrentCommand::Stream(StreamUpdate::Demand { demand, .. }) = command {
+                    sent.push(demand.read_heads);
+                }
+            }
+            sent
+        };
+        stream.set_playback(1e6, true);
+        stream.inner.note_read(0, 4096);
+        assert_eq!(heads_sent(), vec![vec![], vec![0]]);
+        stream.reset_read_heads();
+        assert!(heads_sent().is_empty());
+        // The first read at the target replaces the old head in one step.
+        stream.inner.note_read(40 * MIB, 4096);
+        assert_eq!(heads_sent(), vec![vec![40 * MIB]]);
     }
 
     #[test]

@@ -223,6 +223,9 @@ struct PeerState {
     /// Bytes requested from the peer and not yet in: the queue a new
     /// request waits behind.
     queued_bytes: u64,
+    /// Bytes of cancelled requests the peer still sends: they queue ahead
+    /// of anything requested now.
+    backlog_bytes: u64,
     /// Download rate from the peer, bytes/s, as of its last `pick`; 0 when
     /// unknown.
     rate: f64,
@@ -238,6 +241,7 @@ impl PeerState {
             pieces: PeerPieces::Some(Bitfield::new(piece_count)),
             in_flight: HashSet::new(),
             queued_bytes: 0,
+            backlog_bytes: 0,
             rate: 0.0,
             last_pick: None,
             standby: false,
@@ -254,7 +258,8 @@ impl PeerState {
     /// Seconds until a block of `length` bytes requested now would arrive.
     fn delivery_secs(&self, length: u32) -> f64 {
         if self.rate > 0.0 {
-            (self.queued_bytes + u64::from(length)) as f64 / self.rate
+            let ahead = self.backlog_bytes.saturating_add(self.queued_bytes);
+            ahead.saturating_add(u64::from(length)) as f64 / self.rate
         } else {
             f64::INFINITY
         }
@@ -493,6 +498,18 @@ impl Picker {
         {
             self.change_availability(piece, true);
         }
+    }
+
+    /// `bytes` of requests taken back from `peer` that it will still send
+    /// (a Fast peer answers each cancel with the block or a reject, and
+    /// libtorrent sends what is in its send buffer): its next blocks
+    /// arrive after them, so its estimates and lateness count them.
+    pub fn set_backlog(&mut self, peer: PeerKey, bytes: u64) {
+        let count = self.geometry.piece_count;
+        self.peers
+            .entry(peer)
+            .or_insert_with(|| PeerState::new(count))
+            .backlog_bytes = bytes;
     }
 
     /// The peer disconnected: its requests return to the pool.

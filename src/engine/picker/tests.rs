@@ -345,6 +345,39 @@ fn late_time_critical_block_is_duplicated_once_and_the_copy_cancelled_on_arrival
 }
 
 #[test]
+fn cancelled_blocks_a_peer_still_sends_delay_its_deliveries_and_their_lateness() {
+    let info = info(PIECE, &[8 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(4.0)));
+    let all = Bitfield::full(8);
+    picker.peer_has(1, &all);
+    picker.peer_has(2, &all);
+    let now = Instant::now();
+    picker.set_demand(Some(demand_at(0)), now);
+    let rate = 4.0 * f64::from(BLOCK_SIZE);
+    // Both peers bring 4 blocks/s, but peer 1 still sends 8 blocks it was
+    // asked to cancel (a seek): 2.25 s until a new block arrives.
+    picker.set_backlog(1, 8 * u64::from(BLOCK_SIZE));
+    assert!(picker.pick(2, &all, rate, 0, now).is_empty());
+    // The piece due now is left to the idle peer; peer 1 takes the first
+    // piece it can bring in time (due at 3 s).
+    assert_eq!(
+        picker.pick(1, &all, rate, 2, now),
+        vec![block(3, 0), block(3, 1)]
+    );
+    assert_eq!(
+        picker.pick(2, &all, rate, 2, now),
+        vec![block(0, 0), block(0, 1)]
+    );
+    receive_all(&mut picker, 2, &[block(0, 0), block(0, 1)]);
+    // A second later peer 1's blocks are not late: the wait for its
+    // backlog was foreseen, so they are not fetched twice.
+    let later = now + Duration::from_secs(1);
+    let picked = picker.pick(2, &all, rate, 10, later);
+    assert!(picked.iter().all(|b| b.piece != 3), "{picked:?}");
+    assert_eq!(pieces_of(&picked)[..2], [1, 2]);
+}
+
+#[test]
 fn seek_cancels_requests_that_left_the_window_and_moves_it_at_once() {
     let info = info(PIECE, &[40 * u64::from(PIECE)]);
     let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));

@@ -188,6 +188,10 @@ struct Peer {
     am_choking: bool,
     am_interested: bool,
     requests: HashSet<BlockRequest>,
+    /// Requests cancelled at a Fast peer and not yet answered: it sends
+    /// each block or rejects it (libtorrent sends what its send buffer
+    /// holds), ahead of what we ask for now.
+    cancelled: HashSet<BlockRequest>,
     download_rate: SmoothedRate,
     upload_rate: SmoothedRate,
     /// Last block received, or when requests started after a quiet spell.
@@ -211,9 +215,25 @@ impl Peer {
         let _ = self.commands.send(command);
     }
 
-    /// Requests to keep in flight: about a second of its rate, bounded.
+    /// Requests to keep in flight: half a second of its rate, bounded.
     fn target_requests(&self) -> usize {
         pipeline::target_requests(self.download_rate.get(), self.snubbed, self.max_requests)
+    }
+
+    /// Takes back an outstanding request; returns whether the peer will
+    /// still answer it (its backlog grew).
+    fn cancel(&mut self, request: BlockRequest) -> bool {
+        if !self.requests.remove(&request) {
+            return false;
+        }
+        self.send(PeerCommand::Cancel(request));
+        // Bounded like its pipeline: a peer that never answers is snubbed.
+        self.fast && self.cancelled.len() < MAX_REQUESTS_IN_FLIGHT && self.cancelled.insert(request)
+    }
+
+    /// Bytes of cancelled requests it will still answer.
+    fn backlog_bytes(&self) -> u64 {
+        self.cancelled.iter().map(|r| u64::from(r.length)).sum()
     }
 }
 
@@ -629,7 +649,10 @@ impl TorrentTask {
         }
         let now = Instant::now();
         let mut cancel = self.picker.set_stream_file(self.streams.stream_file(), now);
-        cancel.extend(self.picker.set_demand(self.streams.demand(), now));
+        let demand = self.streams.demand();
+        let heads = demand.as_ref().map(|d| d.read_heads.clone());
+        cancel.extend(self.picker.set_demand(demand, now));
+        tracing::debug!(?heads, cancelled = cancel.len(), "stream demand");
         for (key, request) in cancel {
             self.cancel_request(key, request);
         }
@@ -641,19 +664,28 @@ impl TorrentTask {
     /// blocks is wanted; bytes that still come count as wasted.
     fn cancel_request(&mut self, key: PeerKey, request: BlockRequest) {
         if let Some(peer) = self.peers.get_mut(&key) {
-            if peer.requests.remove(&request) {
-                peer.send(PeerCommand::Cancel(request));
+            if peer.cancel(request) {
+                self.picker.set_backlog(key, peer.backlog_bytes());
             }
         } else if let Some(seed) = self.web_seeds.get_mut(&key) {
             seed.cancel(request);
         }
     }
 
-    /// Tops up every peer and web seed from the picker.
+    /// Tops up every peer and web seed from the picker. Peers take turns,
+    /// a batch each, quickest first: the blocks of a piece needed at once
+    /// (a seek) spread over every peer, instead of filling the first
+    /// peer's pipeline while the others take later pieces.
     fn request_from_all(&mut self) {
-        let keys: Vec<_> = self.peers.keys().copied().collect();
-        for key in keys {
-            self.request_blocks(key);
+        let mut by_rate: Vec<_> = self
+            .peers
+            .iter()
+            .map(|(&key, peer)| (key, peer.download_rate.get()))
+            .collect();
+        by_rate.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut turns: Vec<_> = by_rate.into_iter().map(|(key, _)| key).collect();
+        while !turns.is_empty() {
+            turns.retain(|&key| self.request_batch(key, true) > 0);
         }
         let keys: Vec<_> = self.web_seeds.keys().copied().collect();
         for key in keys {
@@ -793,6 +825,7 @@ impl TorrentTask {
                 am_choking: true,
                 am_interested: false,
                 requests: HashSet::new(),
+                cancelled: HashSet::new(),
                 download_rate: SmoothedRate::default(),
                 upload_rate: SmoothedRate::default(),
                 last_block: now,
@@ -883,6 +916,8 @@ impl TorrentTask {
             PeerEventKind::Rejected(request) => {
                 if peer.requests.remove(&request) {
                     self.picker.block_dropped(key, request);
+                } else if peer.cancelled.remove(&request) {
+                    self.picker.set_backlog(key, peer.backlog_bytes());
                 }
             }
             PeerEventKind::Extensions {
@@ -969,26 +1004,35 @@ impl TorrentTask {
 
     /// Tops up a peer's pipeline from the picker.
     fn request_blocks(&mut self, key: PeerKey) {
+        self.request_batch(key, false);
+    }
+
+    /// Requests blocks from a peer: its whole free pipeline once a batch (a
+    /// quarter pipeline) fits, or, on its `turn` among all peers, up to one
+    /// batch as soon as one request fits. Returns how many it requested.
+    fn request_batch(&mut self, key: PeerKey, turn: bool) -> usize {
         if self.state != TorrentState::Downloading {
-            return;
+            return 0;
         }
         let Some(peer) = self.peers.get_mut(&key) else {
-            return;
+            return 0;
         };
         if !peer.am_interested {
-            return;
+            return 0;
         }
         let target = peer.target_requests();
         // Top up in batches of a quarter pipeline: fewer picks, commands
         // and writes per block, and the link still never runs dry.
         let batch = (target / 4).max(1);
-        if peer.requests.len() + batch > target {
-            return;
+        let room = target.saturating_sub(peer.requests.len());
+        if room == 0 || (!turn && room < batch) {
+            return 0;
         }
+        let slots = if turn { batch.min(room) } else { room };
         let restricted;
         let pieces = if peer.peer_choking {
             if peer.allowed_fast.count() == 0 {
-                return;
+                return 0;
             }
             let mut allowed = Bitfield::new(peer.pieces.len());
             for piece in peer.allowed_fast.iter_set().filter(|&p| peer.pieces.get(p)) {
@@ -1000,32 +1044,49 @@ impl TorrentTask {
             &peer.pieces
         };
         let now = Instant::now();
-        let picked = self.picker.pick(
-            key,
-            pieces,
-            peer.download_rate.get(),
-            target - peer.requests.len(),
-            now,
-        );
+        let picked = self
+            .picker
+            .pick(key, pieces, peer.download_rate.get(), slots, now);
         if picked.is_empty() {
-            return;
+            return 0;
         }
         if peer.requests.is_empty() {
             // The snub clock starts when requests go out after a quiet spell.
             peer.last_block = now;
         }
+        tracing::trace!(
+            peer = key,
+            rate = peer.download_rate.get(),
+            queued = peer.requests.len(),
+            picked = ?picked.iter().map(|r| (r.piece, r.offset / BLOCK_SIZE)).collect::<Vec<_>>(),
+            "requests"
+        );
         peer.requests.extend(picked.iter().copied());
+        let count = picked.len();
         peer.send(PeerCommand::Request(picked));
+        count
     }
 
     fn on_block(&mut self, key: PeerKey, request: BlockRequest, data: Bytes) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
+        tracing::trace!(
+            peer = key,
+            piece = request.piece,
+            block = request.offset / BLOCK_SIZE,
+            requested = peer.requests.contains(&request),
+            "block"
+        );
         if !peer.requests.remove(&request) {
-            // Unrequested, or already cancelled or dropped: not counted.
-            self.wasted += data.len() as u64;
-            return;
+            if !peer.cancelled.remove(&request) {
+                // Unrequested, or dropped: not counted.
+                self.wasted += data.len() as u64;
+                return;
+            }
+            // Cancelled but sent anyway: still good if nobody else's copy
+            // came first (the picker judges that).
+            self.picker.set_backlog(key, peer.backlog_bytes());
         }
         let now = Instant::now();
         peer.last_block = now;
@@ -1086,6 +1147,7 @@ impl TorrentTask {
             self.picker.piece_failed(piece);
             return;
         };
+        tracing::trace!(piece, "piece complete, hashing");
         let storage = self.storage.clone();
         let done = self.checked_tx.clone();
         let contributors = buffer.contributors;
@@ -1111,6 +1173,7 @@ impl TorrentTask {
                 if !self.have.set(piece) {
                     return;
                 }
+                tracing::trace!(piece, "piece verified");
                 self.picker.have_piece(piece);
                 self.left = self
                     .left
@@ -1289,10 +1352,12 @@ impl TorrentTask {
         };
         tracing::debug!(peer = %peer.addr, "snubbed");
         peer.snubbed = true;
-        for request in peer.requests.drain() {
+        let requests: Vec<_> = peer.requests.iter().copied().collect();
+        for request in requests {
+            peer.cancel(request);
             self.picker.block_dropped(key, request);
-            let _ = peer.commands.send(PeerCommand::Cancel(request));
         }
+        self.picker.set_backlog(key, peer.backlog_bytes());
     }
 
     fn rechoke(&mut self) {

@@ -6,14 +6,18 @@ use crate::engine::bitfield::Bitfield;
 use crate::engine::wire::{BLOCK_SIZE, BlockRequest};
 
 /// Seconds of a peer's measured rate we keep requested from it: enough to
-/// cover the round trip and the peer's disk, so the link never idles.
-pub(super) const REQUEST_QUEUE_SECONDS: f64 = 1.0;
+/// cover the round trip and the peer's disk, and a rate-limited libtorrent
+/// peer's quota for one of its 0.5-s ticks, so the link never idles. Not
+/// more: libtorrent sends every block it was asked for even after a
+/// cancel, so after a seek the new blocks wait behind this queue (1 s of
+/// it cost a seek about 0.2 s more in the streaming benchmark).
+pub(super) const REQUEST_QUEUE_SECONDS: f64 = 0.5;
 
 /// Requests in flight to a peer before its rate is known (slow start).
 pub(super) const MIN_REQUESTS_IN_FLIGHT: usize = 32;
 
 /// Fewest requests in flight to a peer of known rate: the blocks behind
-/// the one it sends. A slow peer keeps only about a second queued, so
+/// the one it sends. A slow peer keeps only about half a second queued, so
 /// time-critical blocks (a seek) never wait behind seconds of other work.
 const MIN_REQUESTS_AT_KNOWN_RATE: usize = 4;
 
@@ -74,17 +78,18 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_keeps_about_a_second_of_its_rate_in_flight() {
+    fn a_peer_keeps_about_half_a_second_of_its_rate_in_flight() {
         let block = f64::from(BLOCK_SIZE);
         // (rate, snubbed, reqq) -> requests
         let table = [
             (0.0, false, 500, MIN_REQUESTS_IN_FLIGHT), // unknown: slow start
             (f64::NAN, false, 500, MIN_REQUESTS_IN_FLIGHT),
             // 121 KB/s (a quarter of 1.3× a 3 Mbit/s video): not 32 blocks,
-            // which would be 4 s of queue.
-            (121_000.0, false, 500, 7),
+            // which would be 4 s of queue, but the floor.
+            (121_000.0, false, 500, MIN_REQUESTS_AT_KNOWN_RATE),
+            (1e6, false, 500, 30),
             (block, false, 500, MIN_REQUESTS_AT_KNOWN_RATE), // slow: the floor
-            (100.0 * block, false, 500, 100),
+            (100.0 * block, false, 500, 50),
             (1e12, false, 5000, MAX_REQUESTS_IN_FLIGHT),
             (100.0 * block, false, 10, 10), // the peer's reqq
             (100.0 * block, true, 500, 1),  // snubbed
