@@ -8,8 +8,11 @@
 //! the bytes a player needs for its first frame are readable (the head up
 //! to the first video sample, and `moov`); when the player's startup rule
 //! lets playback start; the stalls of a reader that then consumes at the
-//! bitrate; and, in the seek scenarios, after a seek issued 10 s into
-//! playback, two resume times: until the keyframe at or before 50 % is
+//! bitrate; and, in the seek scenarios, after a seek issued
+//! `SEEK_AFTER_START` (15 s) after engine start whatever the policy's
+//! state (about 10 s into the deadline policy's playback; the others may
+//! not play yet), two resume times from the seek: until the keyframe at or
+//! before 50 % is
 //! readable (what the player's key-unit seek shows first), and until the
 //! decoder can show the exact frame at 50 % (every byte from that keyframe
 //! to the frame before the next one: a keyframe interval). Writes
@@ -37,7 +40,7 @@ use std::time::{Duration, Instant};
 use common::nginx::Nginx;
 use common::opentracker::Opentracker;
 use common::peers::{Peer, create_torrent, create_torrent_with_web_seeds, libtorrent};
-use common::realtime::play;
+use common::realtime::play_until;
 use piecewise::engine::events::TorrentEvent;
 use piecewise::engine::handle::{Engine, EngineConfig, TorrentSource};
 use piecewise::engine::metainfo::Metainfo;
@@ -50,8 +53,10 @@ const MEDIA_SECS: u64 = 120;
 const FPS: u32 = 25;
 const VIDEO_KBPS: u32 = 2900;
 const PIECE: u32 = 256 * 1024;
-/// Playback before the seek scenario's seek, seconds of media.
-const PLAY_BEFORE_SEEK: Duration = Duration::from_secs(10);
+/// When the seek scenario seeks, from engine start, for every policy: the
+/// deadline policy starts playing after about 4.5 s, so it has played
+/// about 10 s by then.
+const SEEK_AFTER_START: Duration = Duration::from_secs(15);
 /// A run that has not finished by then is cut off and reported as such.
 const RUN_LIMIT: Duration = Duration::from_secs(240);
 /// How often the startup rule is asked while waiting to start: the
@@ -387,7 +392,14 @@ async fn run(
             .unwrap();
         started.elapsed()
     };
-    let first_frame = tokio::time::timeout(RUN_LIMIT, first_frame).await.ok();
+    // Everything before the seek stops at the seek, whatever its state.
+    let cut = started
+        + if scenario.seek {
+            SEEK_AFTER_START
+        } else {
+            RUN_LIMIT
+        };
+    let first_frame = tokio::time::timeout_at(cut.into(), first_frame).await.ok();
 
     let limited: f64 = scenario.seeder_limits.iter().sum();
     let mut stalls = common::realtime::Stalls::default();
@@ -398,43 +410,29 @@ async fn run(
         // The demuxer now knows the duration: the player sends the bitrate
         // and waits for its startup rule, as the playback session does.
         stream.set_playback(bitrate, true);
-        let left = RUN_LIMIT.saturating_sub(started.elapsed());
         let can_start = wait_for_startup_rule(&handle, &stream, bitrate, started);
-        if tokio::time::timeout(left, can_start).await.is_ok() {
+        if tokio::time::timeout_at(cut.into(), can_start).await.is_ok() {
             playback_start = Some(started.elapsed());
         }
     }
     if playback_start.is_some() {
-        let left = RUN_LIMIT.saturating_sub(started.elapsed());
-        if scenario.seek {
-            let before_seek = (bitrate * PLAY_BEFORE_SEEK.as_secs_f64()) as u64;
-            let playing = Instant::now();
-            if let Ok(played) =
-                tokio::time::timeout(left, play(&stream, 0, before_seek, bitrate)).await
-            {
-                // The reader stops early once the rest is there: the seek
-                // still comes 10 s of media into playback.
-                tokio::time::sleep_until((playing + PLAY_BEFORE_SEEK + played.total()).into())
-                    .await;
-                stalls = played;
-                tracing::info!("seek to 50 %");
-                stream.reset_read_heads();
-                let seeked = Instant::now();
-                for ((start, end), resume) in [
-                    (layout.seek_keyframe, &mut keyframe_resume),
-                    (layout.seek, &mut seek_resume),
-                ] {
-                    let left = RUN_LIMIT.saturating_sub(started.elapsed());
-                    let read = stream.read_at(start, (end - start) as usize);
-                    let resumed = tokio::time::timeout(left, read).await;
-                    *resume = resumed.ok().map(|_| seeked.elapsed().as_secs_f64());
-                    tracing::info!(?resume, "seek read done");
-                }
-            }
-        } else if let Ok(played) =
-            tokio::time::timeout(left, play(&stream, 0, length, bitrate)).await
-        {
-            stalls = played;
+        // The reader stops early once the rest is there: nothing can stall.
+        stalls = play_until(&stream, 0, length, bitrate, cut).await;
+    }
+    if scenario.seek {
+        tokio::time::sleep_until(cut.into()).await;
+        tracing::info!("seek to 50 %");
+        stream.reset_read_heads();
+        let seeked = Instant::now();
+        for ((start, end), resume) in [
+            (layout.seek_keyframe, &mut keyframe_resume),
+            (layout.seek, &mut seek_resume),
+        ] {
+            let left = RUN_LIMIT.saturating_sub(started.elapsed());
+            let read = stream.read_at(start, (end - start) as usize);
+            let resumed = tokio::time::timeout(left, read).await;
+            *resume = resumed.ok().map(|_| seeked.elapsed().as_secs_f64());
+            tracing::info!(?resume, "seek read done");
         }
     }
 

@@ -36,11 +36,24 @@ impl Stalls {
 /// counts, so a slow disk read on a busy machine is not a stall. Stops
 /// early once every remaining byte is verified: nothing can stall then.
 pub async fn play(stream: &FileStream, from: u64, to: u64, bytes_per_second: f64) -> Stalls {
+    let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    play_until(stream, from, to, bytes_per_second, never).await
+}
+
+/// [`play`], stopped at `stop` (a seek): a wait cut short there counts as
+/// a stall if it was long enough to be one.
+pub async fn play_until(
+    stream: &FileStream,
+    from: u64,
+    to: u64,
+    bytes_per_second: f64,
+    stop: Instant,
+) -> Stalls {
     stream.set_playback(bytes_per_second, true);
     let mut stalls = Stalls::default();
     let mut clock = Instant::now();
     let mut offset = from;
-    while offset < to {
+    while offset < to && clock < stop {
         if stream.is_available(offset, usize::try_from(to - offset).unwrap_or(usize::MAX)) {
             break;
         }
@@ -48,8 +61,15 @@ pub async fn play(stream: &FileStream, from: u64, to: u64, bytes_per_second: f64
         let len = DEMUXER_READ_BYTES.min((to - offset) as usize);
         let missing = !stream.is_available(offset, len);
         let asked = Instant::now();
-        stream.read_at(offset, len).await.expect("stream read");
+        let read = tokio::time::timeout_at(stop.into(), stream.read_at(offset, len)).await;
         let waited = asked.elapsed();
+        let Ok(read) = read else {
+            if missing && waited > STALL_THRESHOLD {
+                stalls.durations.push(waited);
+            }
+            break;
+        };
+        read.expect("stream read");
         if missing {
             clock += waited;
             if waited > STALL_THRESHOLD {

@@ -43,10 +43,26 @@ const MIN_RESCUE_GAIN: Duration = Duration::from_millis(500);
 const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
 
 /// Time-critical blocks a peer whose rate is still unknown may have in
-/// flight: a new peer may be slow, and the first frame's bytes must not all
-/// queue on one peer. While any piece is time-critical it takes no other
-/// work, so critical blocks never queue behind a full pipeline.
+/// flight: a new peer may be slow, and the first frame's bytes must not
+/// all queue on one peer. While any piece is time-critical it takes no
+/// other work, so critical blocks never queue behind a full pipeline.
 const UNKNOWN_RATE_CRITICAL_BLOCKS: usize = 4;
+
+/// Most blocks a peer whose rate is still unknown but proven fast may have
+/// in flight while any piece is time-critical. Each block it delivered
+/// allows one more (slow start: the allowance doubles every round trip),
+/// so a fast peer is not held to 4 blocks for the second until its rate
+/// is measured.
+const UNKNOWN_RATE_MAX_BLOCKS: usize = 32;
+
+/// A peer of unknown rate is proven fast once it delivered at least this
+/// many bytes/s on average since its first request ...
+const SLOW_START_MIN_BYTES_PER_SECOND: f64 = 2_000_000.0;
+
+/// ... over at least this long: a slow libtorrent peer sends its first
+/// blocks at once (its rate limiter's saved quota), then little for half a
+/// second, and must not pass for fast.
+const SLOW_START_PROOF_AFTER: Duration = Duration::from_millis(100);
 
 /// A peer with nothing in flight counts as a candidate for time-critical
 /// blocks only if it asked for work this recently: a choked peer loses its
@@ -229,6 +245,10 @@ struct PeerState {
     /// Download rate from the peer, bytes/s, as of its last `pick`; 0 when
     /// unknown.
     rate: f64,
+    /// Blocks it delivered that were requested from it.
+    delivered: u32,
+    /// When the first block was requested from it.
+    first_request: Option<Instant>,
     last_pick: Option<Instant>,
     /// A standby source (an HTTP origin asked only to rescue late blocks):
     /// left out when others judge whether the peers will be in time.
@@ -243,6 +263,8 @@ impl PeerState {
             queued_bytes: 0,
             backlog_bytes: 0,
             rate: 0.0,
+            delivered: 0,
+            first_request: None,
             last_pick: None,
             standby: false,
         }
@@ -253,6 +275,29 @@ impl PeerState {
             PeerPieces::Seed => true,
             PeerPieces::Some(field) => field.get(piece),
         }
+    }
+
+    /// Whether its rate is still unknown but it delivered quickly enough
+    /// to be trusted with more than `UNKNOWN_RATE_CRITICAL_BLOCKS`.
+    fn proven_fast(&self, now: Instant) -> bool {
+        let Some(first) = self.first_request else {
+            return false;
+        };
+        let elapsed = now.saturating_duration_since(first);
+        let bytes = f64::from(self.delivered) * f64::from(BLOCK_SIZE);
+        self.rate == 0.0
+            && elapsed >= SLOW_START_PROOF_AFTER
+            && bytes >= SLOW_START_MIN_BYTES_PER_SECOND * elapsed.as_secs_f64()
+    }
+
+    /// More blocks a peer proven fast may have in flight while its rate is
+    /// unknown and pieces are time-critical: slow start from
+    /// `UNKNOWN_RATE_CRITICAL_BLOCKS`, one more per block delivered.
+    fn slow_start_room(&self) -> usize {
+        let grown = UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_add(self.delivered as usize);
+        grown
+            .min(UNKNOWN_RATE_MAX_BLOCKS)
+            .saturating_sub(self.in_flight.len())
     }
 
     /// Seconds until a block of `length` bytes requested now would arrive.
@@ -541,10 +586,17 @@ impl Picker {
             self.pick_critical(&mut round, &params);
             // Other work would queue seconds ahead of the next critical
             // block at a slow peer, and what is queued cannot be taken
-            // back: a peer of unknown rate waits for its first measurement.
-            let unmeasured = self.peers.get(&peer).is_none_or(|state| state.rate == 0.0);
-            if unmeasured && !self.critical.is_empty() {
-                return round.picked;
+            // back: a peer of unknown rate waits for its first measurement,
+            // unless it proved fast (then within its slow-start room).
+            if !self.critical.is_empty() {
+                match self.peers.get(&peer) {
+                    Some(state) if state.rate > 0.0 => {}
+                    Some(state) if state.proven_fast(now) => {
+                        let room = state.slow_start_room();
+                        round.slots = round.slots.min(round.picked.len() + room);
+                    }
+                    _ => return round.picked,
+                }
             }
         }
         self.pick_started(&mut round);
@@ -619,6 +671,11 @@ impl Picker {
         let Some(index) = block_index(&block, piece_len) else {
             return outcome;
         };
+        if let Some(state) = self.peers.get_mut(&peer)
+            && state.in_flight.contains(&block)
+        {
+            state.delivered = state.delivered.saturating_add(1);
+        }
         self.forget_request(peer, block);
         let useful = self.partial.contains_key(&piece)
             || self.wanted.get(piece)
@@ -681,7 +738,7 @@ impl Picker {
     /// Time-critical blocks, earliest deadline first, only where this peer
     /// can deliver before the deadline (or no peer can do much better);
     /// late ones again from this peer, up to `max_duplicates` extra copies.
-    /// A peer of unknown rate takes at most `UNKNOWN_RATE_CRITICAL_BLOCKS`.
+    /// A peer of unknown rate takes at most its slow-start allowance.
     fn pick_critical(&mut self, round: &mut PickRound, params: &DeadlineParams) {
         let best_other_secs = self.best_other_delivery_secs(round);
         // What a standby source must beat: the peers alone, their queues
@@ -699,14 +756,15 @@ impl Picker {
             .peers
             .get(&round.peer)
             .map_or(f64::INFINITY, |state| state.delivery_secs(BLOCK_SIZE));
-        let mut allowance = if own_secs.is_finite() {
-            usize::MAX
-        } else {
-            let in_flight = self.peers.get(&round.peer).map_or(0, |state| {
+        let mut allowance = match self.peers.get(&round.peer) {
+            Some(_) if own_secs.is_finite() => usize::MAX,
+            Some(state) if state.proven_fast(round.now) => state.slow_start_room(),
+            Some(state) => {
                 let critical = state.in_flight.iter();
-                critical.filter(|b| self.is_critical.get(b.piece)).count()
-            });
-            UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_sub(in_flight)
+                let critical = critical.filter(|b| self.is_critical.get(b.piece)).count();
+                UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_sub(critical)
+            }
+            None => 0,
         };
         // A standby source not measured yet tries whatever peers would bring
         // late; its first blocks measure it.
@@ -1079,6 +1137,7 @@ impl Picker {
         if !state.in_flight.insert(block) {
             return;
         }
+        state.first_request.get_or_insert(round.now);
         let secs = state.delivery_secs(block.length);
         let (expected_after, late_after) = match Duration::try_from_secs_f64(secs) {
             Ok(expected) => (

@@ -511,6 +511,37 @@ fn peers_of_unknown_rate_share_the_critical_blocks_and_take_nothing_else() {
 }
 
 #[test]
+fn a_peer_of_unknown_rate_that_delivers_fast_may_queue_more_than_four_blocks() {
+    let info = info(PIECE, &[40 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(30.0)));
+    let all = Bitfield::full(40);
+    picker.peer_has(1, &all);
+    picker.peer_has(2, &all);
+    let start = Instant::now();
+    picker.set_demand(Some(demand_at(0)), start);
+    // Peer 1 brings its 4 critical blocks back at once, four times over.
+    for round in 0..4 {
+        let at = start + Duration::from_millis(round);
+        let picked = picker.pick(1, &all, 0.0, 64, at);
+        assert_eq!(picked.len(), UNKNOWN_RATE_CRITICAL_BLOCKS);
+        receive_all(&mut picker, 1, &picked);
+    }
+    // Peer 2 (a slow libtorrent seeder) sends its first 4 at once too,
+    // then nothing.
+    let slow = picker.pick(2, &all, 0.0, 64, start);
+    receive_all(&mut picker, 2, &slow);
+    // After 100 ms peer 1 has proved 2.6 MB/s: one more block in flight
+    // per block delivered (slow start); peer 2, at 0.66 MB/s, is still
+    // held to 4 until its rate is measured.
+    let later = start + Duration::from_millis(100);
+    assert_eq!(picker.pick(1, &all, 0.0, 64, later).len(), 20);
+    assert_eq!(
+        picker.pick(2, &all, 0.0, 64, later).len(),
+        UNKNOWN_RATE_CRITICAL_BLOCKS
+    );
+}
+
+#[test]
 fn prefetch_guesses_beyond_the_edge_pieces_yield_once_the_demuxer_reads() {
     let p = u64::from(PIECE);
     let info = info(PIECE, &[20 * p]);
