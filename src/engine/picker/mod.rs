@@ -1099,7 +1099,7 @@ impl Picker {
             let critical = critical.filter(|b| self.is_critical.get(b.piece)).count();
             schedule.add(
                 key,
-                state.queued_bytes,
+                state.backlog_bytes.saturating_add(state.queued_bytes),
                 state.rate,
                 UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_sub(critical),
             );
