@@ -24,6 +24,10 @@
 //!
 //!     cargo test --test streaming_bench streaming_benchmark -- --ignored --nocapture
 //!
+//! `RUST_LOG=piecewise::engine::torrent=trace,streaming_bench=info` adds
+//! the engine's timeline on stderr (stream demands, requests per peer,
+//! blocks, hashes; the seek and its reads), with times since start.
+//!
 //! The origin scenario (issue #11), on its own:
 //!
 //!     cargo test --test streaming_bench origin -- --ignored --nocapture
