@@ -310,20 +310,23 @@ fn origin_benchmark_thin_swarm_with_and_without_a_throttled_origin() {
     }
     let http = runtime.block_on(plain_http_download(&nginx.url("film.mp4"), &layout));
     println!();
-    println!("| run | first frame s | stalls | stall s | origin share | full file s |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| run | first frame s | playback start s | stalls | stall s | origin share | full file s |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (r, share) in &rows {
         println!(
-            "| {} | {} | {} | {:.2} | {:.1} % | — |",
+            "| {} | {} | {} | {} | {:.2} | {:.1} % | — |",
             r.policy,
             secs(r.first_frame),
+            secs(r.playback_start),
             r.stalls,
             r.stall_secs,
             share * 100.0
         );
     }
     println!(
-        "| plain HTTP from nginx | {:.2} | — | — | 100 % | {:.2} |",
+        "| plain HTTP from nginx | {:.2} | — | — | — | 100 % | {:.2} |",
         http.0, http.1
     );
 }
@@ -437,6 +440,13 @@ async fn run(
             let resumed = tokio::time::timeout(left, read).await;
             *resume = resumed.ok().map(|_| seeked.elapsed().as_secs_f64());
             tracing::info!(?resume, "seek read done");
+        }
+        for (offset, waited) in stalls.offsets.iter().zip(&stalls.durations) {
+            println!(
+                "    stall at {:.1} s of media: {:.2} s",
+                *offset as f64 / bitrate,
+                waited.as_secs_f64()
+            );
         }
     }
 

@@ -17,6 +17,8 @@ pub const DEMUXER_READ_BYTES: usize = 32 * 1024;
 #[derive(Clone, Debug, Default)]
 pub struct Stalls {
     pub durations: Vec<Duration>,
+    /// Where each stall began, bytes into the file.
+    pub offsets: Vec<u64>,
 }
 
 impl Stalls {
@@ -74,6 +76,7 @@ pub async fn play_until(
             clock += waited;
             if waited > STALL_THRESHOLD {
                 stalls.durations.push(waited);
+                stalls.offsets.push(offset);
             }
         }
         offset += len as u64;

@@ -39,6 +39,13 @@ const MIN_LATE_AFTER: Duration = Duration::from_millis(500);
 /// within the noise of rate estimates.
 const MIN_RESCUE_GAIN: Duration = Duration::from_millis(500);
 
+/// A standby source counts on the peers only for blocks they would bring
+/// this long before the deadline: rate estimates trail a slowing peer, and
+/// a block found late then still needs the origin's round trip and its
+/// transfer. In a swarm below the bitrate this adds to the buffer, not to
+/// the origin's share, which the swarm's deficit sets.
+const RESCUE_MARGIN: Duration = Duration::from_secs(1);
+
 /// When the peer's rate is still unknown, its request is late after this.
 const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
 
@@ -807,7 +814,9 @@ impl Picker {
                 match self.partial.get(&piece).and_then(|p| p.blocks.get(index)) {
                     None | Some(Block::Open) => {
                         if let Some(schedule) = schedule.as_mut() {
-                            let secs_left = deadline.saturating_duration_since(round.now);
+                            let secs_left = deadline
+                                .saturating_duration_since(round.now)
+                                .saturating_sub(RESCUE_MARGIN);
                             let has = |peer| self.peers.get(&peer).is_some_and(|p| p.has(piece));
                             if schedule.book(
                                 length,
