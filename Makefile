@@ -11,7 +11,8 @@ DEBIAN_PACKAGES := \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
-	xvfb xauth dbus-daemon dbus-x11 imagemagick fonts-dejavu-core \
+	gstreamer1.0-x \
+	xvfb xauth dbus-daemon dbus-x11 imagemagick fonts-dejavu-core xdotool \
 	python3-libtorrent opentracker nginx-light \
 	desktop-file-utils appstream xdg-utils python3-venv libglib2.0-bin shared-mime-info
 

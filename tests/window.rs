@@ -7,7 +7,7 @@ mod common;
 
 use common::peers::{create_torrent, write_data};
 use common::swarm::{PIECE, TrackedSwarm, peer_magnet, seed};
-use common::{App, Desktop, artifact_dir, ten_second_video, write_video};
+use common::{App, Desktop, artifact_dir, ten_second_video, write_two_language_video, write_video};
 use piecewise::player::sample::{SampleFormat, SampleVideo};
 use std::ffi::OsStr;
 use std::path::Path;
@@ -22,6 +22,11 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
 const APP_PATH: &str = "/io/github/piecewise/Piecewise";
 const WINDOW_PATH: &str = "/io/github/piecewise/Piecewise/window/1";
+
+/// The audio menu button, screen pixels: the window sits at the screen's
+/// top-left corner (no window manager), 960×600, and the button is the
+/// fourth from the right of the controls' row.
+const AUDIO_BUTTON: (u32, u32) = (814, 572);
 
 const MAGNET: &str = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=Sintel";
 
@@ -424,4 +429,73 @@ fn field(line: &str, name: &str) -> f64 {
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
+/// Waits for the window's "tracks" line that contains all of `needles`.
+fn wait_for_tracks(app: &mut App, needles: &[&str]) -> String {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let line = app.wait_for_line(
+            " tracks",
+            deadline.saturating_duration_since(Instant::now()),
+        );
+        if needles.iter().all(|needle| line.contains(needle)) {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn track_menus_list_tagged_audio_and_the_torrent_subtitles_and_switch_playbin_tracks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let movie = dir.path().join("seed/Movie");
+    std::fs::create_dir_all(&movie).expect("folder");
+    write_two_language_video(&movie, "Movie.mkv");
+    // GStreamer's SRT typefinder needs 129 bytes; real files have more.
+    std::fs::write(
+        movie.join("Movie.srt"),
+        "1\n00:00:00,500 --> 00:00:04,000\nHello from the torrent\n\n\
+         2\n00:00:04,500 --> 00:00:09,000\nThe subtitles came with the video\n\n\
+         3\n00:00:09,000 --> 00:00:10,000\nThe end\n\n",
+    )
+    .expect("write");
+    let (_seeder, magnet) = seeded_magnet(&movie, &dir.path().join("movie.torrent"));
+
+    let desktop = Desktop::start();
+    let mut app = desktop.launch_at_home(Path::new(&magnet), &dir.path().join("home"));
+    // The tags name the languages; the torrent's Movie.srt is the one
+    // subtitle track, shown by default.
+    wait_for_tracks(
+        &mut app,
+        &[
+            r#"audio=["English", "French"]"#,
+            "current_audio=0",
+            r#"text=["Track 1"]"#,
+            "current_text=0",
+        ],
+    );
+    // Paused, the 10 s video cannot end under the test, and the controls
+    // stay on screen.
+    activate(&desktop, WINDOW_PATH, "play-pause", None);
+    app.wait_for_line("state=Paused", STEP_TIMEOUT);
+    assert_eq!(desktop.action_state(WINDOW_PATH, "audio-track"), "<0>");
+    assert_eq!(desktop.action_state(WINDOW_PATH, "subtitle-track"), "<0>");
+
+    // The state follows what playbin reports as its current-audio.
+    activate(&desktop, WINDOW_PATH, "audio-track", Some("<1>"));
+    wait_for_tracks(&mut app, &["current_audio=1"]);
+    assert_eq!(desktop.action_state(WINDOW_PATH, "audio-track"), "<1>");
+    activate(&desktop, WINDOW_PATH, "subtitle-track", Some("<-1>"));
+    wait_for_tracks(&mut app, &["current_audio=1", "current_text=-1"]);
+    assert_eq!(desktop.action_state(WINDOW_PATH, "subtitle-track"), "<-1>");
+
+    let closed = settled_screenshot(&desktop, "window-tracks-closed.png", None);
+    desktop.click(AUDIO_BUTTON.0, AUDIO_BUTTON.1);
+    let open = settled_screenshot(&desktop, "window-audio-menu.png", Some(&closed));
+    assert!(
+        differing_pixels(&closed, &open) > 2000.0,
+        "no menu opened; see {}",
+        open.display()
+    );
+    assert_clean_exit(app);
 }

@@ -20,9 +20,6 @@ use crate::player::{PlaybackError, PlayerSinks};
 use crate::stats::recorder::{Recorder, process_start};
 use crate::stats::schema::{EventKind, PolicyInfo};
 
-/// Longest wait for a subtitle file before playing without it.
-const SUBTITLE_WAIT: Duration = Duration::from_secs(10);
-
 #[derive(Args, Debug)]
 pub struct PlayArgs {
     /// Play without a window, in real time, with no picture or sound.
@@ -150,25 +147,7 @@ async fn play_headless(args: PlayArgs, mut recorder: Recorder) -> (anyhow::Resul
             return (Err(error), recorder);
         }
     };
-    let subtitle_uri = match prepared.subtitles.first() {
-        Some(&file) => {
-            match tokio::time::timeout(SUBTITLE_WAIT, prepared.fetch_subtitle(file)).await {
-                Ok(Ok(uri)) => {
-                    tracing::info!(%uri, "subtitles");
-                    Some(uri)
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "playing without subtitles");
-                    None
-                }
-                Err(_) => {
-                    tracing::warn!("subtitles did not arrive in time; playing without");
-                    None
-                }
-            }
-        }
-        None => None,
-    };
+    let subtitle_uri = prepared.subtitle_uri().await;
     let sinks = match headless_sinks() {
         Ok(sinks) => sinks,
         Err(error) => return (Err(error), recorder),
@@ -288,6 +267,9 @@ async fn follow(args: &PlayArgs, engine: &Engine, session: &mut Session) -> anyh
                     session.recorder_mut().finish(Instant::now(), false);
                     return Ok(());
                 }
+            }
+            Some(SessionEvent::Tracks(tracks)) => {
+                tracing::info!(audio = ?tracks.audio, text = ?tracks.text, "tracks");
             }
             Some(SessionEvent::State(_)) | None => {}
         }

@@ -12,7 +12,7 @@ mod state;
 pub mod torrentsrc;
 
 pub use error::{PlaybackError, codec_package};
-pub use playback::{Player, PlayerEvent, PlayerSetupError, PlayerSinks, Tracks};
+pub use playback::{Player, PlayerEvent, PlayerSetupError, PlayerSinks, Track, Tracks};
 pub use state::{Input, Intent, PlaybackState};
 
 /// Where torrents streamed to other players are kept when no folder is

@@ -50,19 +50,32 @@ pub enum PlayerEvent {
     /// The video prerolled and is being moved to the start position given
     /// to [`Player::open_at`]; the state stays as it was (still opening).
     StartSeek(gst::ClockTime),
+    /// The audio or subtitle tracks, their tags or the playing ones
+    /// changed (streams linked after opening, a selection applied).
+    Tracks(Tracks),
 }
 
 /// The audio and subtitle tracks of the open video, as playbin numbers
-/// them.
+/// them (external subtitle files count as subtitle tracks).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tracks {
-    /// One name per track: its language or title when tagged, else its
-    /// number.
-    pub audio: Vec<String>,
-    pub text: Vec<String>,
-    /// The playing tracks; `None` when there is none (or it is off).
+    pub audio: Vec<Track>,
+    pub text: Vec<Track>,
+    /// The playing audio track; `None` when there is none.
     pub current_audio: Option<usize>,
+    /// The shown subtitle track; `None` when subtitles are off or there
+    /// are none.
     pub current_text: Option<usize>,
+}
+
+/// What a track's tags say about it; both `None` when untagged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Track {
+    /// Its language in the user's language ("English"), from the
+    /// language-name tag or the ISO 639 code.
+    pub language: Option<String>,
+    /// Its own title ("Director's commentary").
+    pub title: Option<String>,
 }
 
 /// Why a player could not be built.
@@ -85,11 +98,16 @@ enum Command {
     Pause,
     TogglePlay,
     Seek(gst::ClockTime),
+    SelectAudio(usize),
+    SelectText(Option<usize>),
     Shutdown,
 }
 
 enum WorkerInput {
     Command(Command),
+    /// playbin linked, unlinked or retagged a stream (its signals come
+    /// from streaming threads, where it must not be queried).
+    TracksChanged,
     /// A bus message and the source generation it was posted in.
     Bus(u64, gst::Message),
 }
@@ -147,6 +165,19 @@ impl Player {
                 gst::BusSyncReply::Drop
             });
         }
+        for signal in [
+            "audio-changed",
+            "text-changed",
+            "audio-tags-changed",
+            "text-tags-changed",
+        ] {
+            let inputs = inputs.clone();
+            playbin.connect(signal, false, move |_| {
+                // A closed channel means the worker has stopped.
+                let _ = inputs.send(WorkerInput::TracksChanged);
+                None
+            });
+        }
 
         let worker = Worker {
             playbin: playbin.clone(),
@@ -162,6 +193,7 @@ impl Player {
             last_position: None,
             start: None,
             prerolled: false,
+            last_tracks: None,
         };
         let worker = std::thread::Builder::new()
             .name("player".into())
@@ -205,40 +237,21 @@ impl Player {
     }
 
     /// The open video's audio and subtitle tracks (property reads; never
-    /// blocks).
+    /// blocks). [`PlayerEvent::Tracks`] reports their changes.
     pub fn tracks(&self) -> Tracks {
-        let names = |count: &str, tags_signal: &str| -> Vec<String> {
-            let count = self.playbin.property::<i32>(count).max(0);
-            (0..count)
-                .map(|index| {
-                    self.playbin
-                        .emit_by_name::<Option<gst::TagList>>(tags_signal, &[&index])
-                        .and_then(|tags| track_name(&tags))
-                        .unwrap_or_else(|| format!("{}", index + 1))
-                })
-                .collect()
-        };
-        let current = |property: &str| usize::try_from(self.playbin.property::<i32>(property)).ok();
-        Tracks {
-            audio: names("n-audio", "get-audio-tags"),
-            text: names("n-text", "get-text-tags"),
-            current_audio: current("current-audio"),
-            current_text: current("current-text"),
-        }
+        read_tracks(&self.playbin)
     }
 
-    /// Plays audio track `index` of [`Tracks::audio`].
+    /// Plays audio track `index` of [`Tracks::audio`]; a
+    /// [`PlayerEvent::Tracks`] follows with what playbin plays then.
     pub fn select_audio(&self, index: usize) {
-        if let Ok(index) = i32::try_from(index) {
-            self.playbin.set_property("current-audio", index);
-        }
+        self.send(Command::SelectAudio(index));
     }
 
-    /// Shows subtitle track `index` of [`Tracks::text`].
-    pub fn select_text(&self, index: usize) {
-        if let Ok(index) = i32::try_from(index) {
-            self.playbin.set_property("current-text", index);
-        }
+    /// Shows subtitle track `index` of [`Tracks::text`], or none; a
+    /// [`PlayerEvent::Tracks`] follows.
+    pub fn select_text(&self, index: Option<usize>) {
+        self.send(Command::SelectText(index));
     }
 
     pub fn play(&self) {
@@ -304,15 +317,78 @@ impl Drop for Player {
     }
 }
 
-/// A track's language or title from its tags.
-fn track_name(tags: &gst::TagList) -> Option<String> {
-    tags.get::<gst::tags::LanguageName>()
-        .or_else(|| tags.get::<gst::tags::Title>())
-        .map(|value| value.get().to_owned())
+/// playbin's flag for showing subtitles (`GstPlayFlags`).
+const SUBTITLES_FLAG: &str = "text";
+
+fn read_tracks(playbin: &gst::Element) -> Tracks {
+    let tracks = |count: &str, tags_signal: &str| -> Vec<Track> {
+        let count = playbin.property::<i32>(count).max(0);
+        (0..count)
+            .map(|index| {
+                playbin
+                    .emit_by_name::<Option<gst::TagList>>(tags_signal, &[&index])
+                    .map(|tags| track_from_tags(&tags))
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    let current = |property: &str| usize::try_from(playbin.property::<i32>(property)).ok();
+    let flags = playbin.property_value("flags");
+    let subtitles_shown = gst::glib::FlagsClass::with_type(flags.type_())
+        .is_some_and(|class| class.is_set_by_nick(&flags, SUBTITLES_FLAG));
+    Tracks {
+        audio: tracks("n-audio", "get-audio-tags"),
+        text: tracks("n-text", "get-text-tags"),
+        current_audio: current("current-audio"),
+        current_text: current("current-text").filter(|_| subtitles_shown),
+    }
+}
+
+/// Sets or clears one of playbin's `GstPlayFlags` by its nick.
+fn set_play_flag(playbin: &gst::Element, nick: &str, on: bool) {
+    let flags = playbin.property_value("flags");
+    let Some(class) = gst::glib::FlagsClass::with_type(flags.type_()) else {
+        return;
+    };
+    let changed = class.builder_with_value(flags).and_then(|builder| {
+        if on {
+            builder.set_by_nick(nick)
+        } else {
+            builder.unset_by_nick(nick)
+        }
+        .build()
+    });
+    match changed {
+        Some(flags) => playbin.set_property_from_value("flags", &flags),
+        None => tracing::warn!(nick, "playbin has no such flag"),
+    }
+}
+
+fn track_from_tags(tags: &gst::TagList) -> Track {
+    let text = |value: &str| Some(value.trim().to_owned()).filter(|value| !value.is_empty());
+    let language = tags
+        .get::<gst::tags::LanguageName>()
+        .and_then(|name| text(name.get()))
         .or_else(|| {
             tags.get::<gst::tags::LanguageCode>()
-                .map(|value| value.get().to_owned())
-        })
+                .and_then(|code| language_name(code.get()))
+        });
+    Track {
+        language,
+        title: tags
+            .get::<gst::tags::Title>()
+            .and_then(|title| text(title.get())),
+    }
+}
+
+/// The name of an ISO 639 language code in the user's language (iso-codes'
+/// translations); `None` for "und" (undetermined) and unknown codes.
+fn language_name(code: &str) -> Option<String> {
+    let code = code.trim();
+    if code.is_empty() || code.eq_ignore_ascii_case("und") {
+        return None;
+    }
+    gst_tag::language_codes::language_name(code).map(|name| name.to_string())
 }
 
 /// The bus messages the worker acts on; the rest are dropped on the
@@ -353,6 +429,8 @@ struct Worker {
     start: Option<gst::ClockTime>,
     /// The open video prerolled once (an `ASYNC_DONE` since the open).
     prerolled: bool,
+    /// The tracks as last reported.
+    last_tracks: Option<Tracks>,
 }
 
 impl Worker {
@@ -362,6 +440,7 @@ impl Worker {
                 Ok(WorkerInput::Command(Command::Shutdown))
                 | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Ok(WorkerInput::Command(command)) => self.command(command),
+                Ok(WorkerInput::TracksChanged) => self.report_tracks(),
                 Ok(WorkerInput::Bus(posted_in, message)) => {
                     if posted_in == self.generation.load(Ordering::Acquire) {
                         self.bus_message(&message);
@@ -394,6 +473,7 @@ impl Worker {
                 self.last_position = None;
                 self.start = start.filter(|start| !start.is_zero());
                 self.prerolled = false;
+                self.last_tracks = None;
                 // Reported even when already `Opening`: a new source began.
                 self.state = self.state.next(Input::Open, self.intent);
                 self.emit(PlayerEvent::State(self.state));
@@ -410,6 +490,23 @@ impl Worker {
                 _ => self.play(),
             },
             Command::Seek(position) => self.seek(position),
+            Command::SelectAudio(index) => {
+                if let Ok(index) = i32::try_from(index) {
+                    self.playbin.set_property("current-audio", index);
+                }
+                self.report_tracks();
+            }
+            Command::SelectText(index) => {
+                match index.map(i32::try_from) {
+                    Some(Ok(index)) => {
+                        self.playbin.set_property("current-text", index);
+                        set_play_flag(&self.playbin, SUBTITLES_FLAG, true);
+                    }
+                    Some(Err(_)) => {}
+                    None => set_play_flag(&self.playbin, SUBTITLES_FLAG, false),
+                }
+                self.report_tracks();
+            }
             Command::Shutdown => {}
         }
     }
@@ -619,6 +716,15 @@ impl Worker {
         self.last_progress = Some(Instant::now());
         self.last_position = Some(position);
         self.emit(PlayerEvent::Progress { position, duration });
+    }
+
+    /// Reports the tracks when they differ from the last report.
+    fn report_tracks(&mut self) {
+        let tracks = read_tracks(&self.playbin);
+        if self.last_tracks.as_ref() != Some(&tracks) {
+            self.last_tracks = Some(tracks.clone());
+            self.emit(PlayerEvent::Tracks(tracks));
+        }
     }
 
     fn apply(&mut self, input: Input) {

@@ -35,7 +35,7 @@ use crate::engine::stream::FileStream;
 use crate::player::engine_source::{self, EngineSource};
 use crate::player::file_choice::{self, PlayableFile};
 use crate::player::torrentsrc::ReadWait;
-use crate::player::{PlaybackError, PlaybackState, Player, PlayerEvent, PlayerSinks};
+use crate::player::{PlaybackError, PlaybackState, Player, PlayerEvent, PlayerSinks, Tracks};
 use crate::stats::recorder::Recorder;
 use crate::stats::schema::{EventKind, Sample, TorrentInfo};
 
@@ -54,6 +54,9 @@ pub const SAFETY_MARGIN_S: f64 = 2.0;
 /// A read that waits with less than this buffered ahead (seconds of media)
 /// stalls playback at once instead of running the queues dry.
 pub const STALL_BUFFER_FLOOR_S: f64 = 0.5;
+
+/// Longest wait for a subtitle file before playing without it.
+pub const SUBTITLE_WAIT: Duration = Duration::from_secs(10);
 
 /// Bitrate assumed before the demuxer knows the duration, bytes/s (8
 /// Mbit/s, a high-quality 1080p stream): guessing high asks for more
@@ -162,6 +165,28 @@ impl PreparedPlayback {
         self.source.stream()
     }
 
+    /// The first matching subtitle file, fetched (see `fetch_subtitle`),
+    /// as a URI for [`Session::start`]; `None` without one, or when it
+    /// fails or takes longer than `SUBTITLE_WAIT` (playback goes on
+    /// without).
+    pub async fn subtitle_uri(&self) -> Option<String> {
+        let &file = self.subtitles.first()?;
+        match tokio::time::timeout(SUBTITLE_WAIT, self.fetch_subtitle(file)).await {
+            Ok(Ok(uri)) => {
+                tracing::info!(%uri, "subtitles");
+                Some(uri)
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "playing without subtitles");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("subtitles did not arrive in time; playing without");
+                None
+            }
+        }
+    }
+
     /// Waits until subtitle file `file` of the torrent is complete on disk
     /// and returns its `file://` URI for playbin's `suburi`. Subtitles are
     /// small (see `file_choice`), so waiting for the whole file before
@@ -200,6 +225,8 @@ pub enum SessionEvent {
         complete: bool,
     },
     Failed(PlaybackError),
+    /// The audio and subtitle tracks, or the playing ones, changed.
+    Tracks(Tracks),
 }
 
 /// Where a session renders.
@@ -427,9 +454,6 @@ impl Session {
             },
             Ok(at) = self.frames.recv() => {
                 self.recorder.frame_shown(at);
-                // Every stream is linked once a frame is out.
-                let tracks = self.player.tracks();
-                tracing::info!(audio = ?tracks.audio, text = ?tracks.text, "tracks");
                 None
             }
             _ = self.ticker.tick() => {
@@ -481,6 +505,7 @@ impl Session {
                 self.prepared.stream().reset_read_heads();
                 Some(SessionEvent::Position(self.position_s))
             }
+            PlayerEvent::Tracks(tracks) => Some(SessionEvent::Tracks(tracks)),
         }
     }
 

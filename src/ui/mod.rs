@@ -10,6 +10,7 @@ pub mod settings;
 mod stats_panel;
 mod status_line;
 mod torrent_playback;
+mod track_menus;
 mod video_chooser;
 mod window;
 

@@ -1,11 +1,13 @@
 //! The seek bar: a `GtkScale` with what the torrent holds drawn into its
 //! trough — the downloaded parts of the file, the buffered range ahead of
-//! the playhead and the time-critical window the engine fetches first.
+//! the playhead — and under it the pieces the engine treats as
+//! time-critical (`PieceState::TimeCritical`: inside a read head's
+//! deadline window, or the container's head and tail before playback).
 //! Ranges are fractions of the duration (byte position ÷ file length: a
 //! file's bytes spread over its duration about evenly), computed off the
 //! GTK thread; drawing is a handful of rectangles in `snapshot`.
 
-use crate::engine::bitfield::Bitfield;
+use crate::engine::events::PieceState;
 use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 use gtk::{gdk, glib, graphene};
@@ -18,15 +20,15 @@ pub struct SeekRanges {
     pub downloaded: Vec<(f64, f64)>,
     /// Verified without a gap from the playhead on.
     pub buffered: Option<(f64, f64)>,
-    /// Where the engine's piece deadlines apply now.
-    pub critical: Option<(f64, f64)>,
+    /// The file's pieces the engine fetches before anything else now.
+    pub critical: Vec<(f64, f64)>,
 }
 
-/// The verified parts of one file of a torrent, as fractions of the file's
-/// length, merged and in order. `file_offset` is the file's first byte in
-/// the torrent's data.
-pub fn verified_fractions(
-    verified: &Bitfield,
+/// The parts of one file of a torrent that lie in pieces for which
+/// `selected(piece)` holds, as fractions of the file's length, merged and
+/// in order. `file_offset` is the file's first byte in the torrent's data.
+pub fn piece_fractions(
+    selected: impl Fn(u32) -> bool,
     piece_length: u64,
     file_offset: u64,
     file_length: u64,
@@ -44,7 +46,7 @@ pub fn verified_fractions(
         let Ok(index) = u32::try_from(piece) else {
             break;
         };
-        if index >= verified.len() || !verified.get(index) {
+        if !selected(index) {
             continue;
         }
         let start = (piece * piece_length).max(file_offset) - file_offset;
@@ -63,6 +65,23 @@ pub fn verified_fractions(
         }
     }
     ranges
+}
+
+/// The parts of one file in pieces the engine treats as time-critical,
+/// from the states of all the torrent's pieces (`TorrentHandle::piece_states`).
+pub fn critical_fractions(
+    states: &[PieceState],
+    piece_length: u64,
+    file_offset: u64,
+    file_length: u64,
+) -> Vec<(f64, f64)> {
+    let critical = |piece: u32| {
+        usize::try_from(piece)
+            .ok()
+            .and_then(|piece| states.get(piece))
+            == Some(&PieceState::TimeCritical)
+    };
+    piece_fractions(critical, piece_length, file_offset, file_length)
 }
 
 /// Least height of the downloaded and buffered bands, pixels: Adwaita's
@@ -142,7 +161,7 @@ mod imp {
                 band(from, to, y, height, &BUFFERED);
             }
             // Under the trough, so that it hides neither range.
-            if let Some((from, to)) = ranges.critical {
+            for &(from, to) in &ranges.critical {
                 band(from, to, y + height + 2.0, 2.0, &CRITICAL);
             }
         }
@@ -187,43 +206,67 @@ impl PiecewiseSeekBar {
 mod tests {
     use super::*;
 
-    fn bitfield(len: u32, set: &[u32]) -> Bitfield {
-        let mut bits = Bitfield::new(len);
-        for &index in set {
-            bits.set(index);
-        }
-        bits
+    /// Selects the pieces in `set` of a torrent with `len` pieces.
+    fn pieces(len: u32, set: &'static [u32]) -> impl Fn(u32) -> bool {
+        move |piece| piece < len && set.contains(&piece)
     }
 
     #[test]
     fn single_file_pieces_map_to_merged_fractions() {
         // 4 pieces of 100 bytes, a 400-byte file: pieces 0, 1 and 3.
-        let ranges = verified_fractions(&bitfield(4, &[0, 1, 3]), 100, 0, 400);
+        let ranges = piece_fractions(pieces(4, &[0, 1, 3]), 100, 0, 400);
         assert_eq!(ranges, vec![(0.0, 0.5), (0.75, 1.0)]);
     }
 
     #[test]
     fn pieces_shared_with_other_files_count_only_their_part_in_this_file() {
         // The file spans bytes 150..350 of pieces 1, 2 and 3 (100 bytes each).
-        let ranges = verified_fractions(&bitfield(4, &[1, 3]), 100, 150, 200);
+        let ranges = piece_fractions(pieces(4, &[1, 3]), 100, 150, 200);
         assert_eq!(ranges, vec![(0.0, 0.25), (0.75, 1.0)]);
-        let ranges = verified_fractions(&bitfield(4, &[0, 2]), 100, 150, 200);
+        let ranges = piece_fractions(pieces(4, &[0, 2]), 100, 150, 200);
         assert_eq!(ranges, vec![(0.25, 0.75)]);
+    }
+
+    #[test]
+    fn critical_ranges_are_the_engines_time_critical_pieces_wherever_they_are() {
+        use PieceState::{Downloading, Missing, TimeCritical, Verified};
+        // The playhead's window (pieces 2 and 3) and the container's tail
+        // (piece 7), not a window measured from the playhead.
+        let states = [
+            Verified,
+            Verified,
+            TimeCritical,
+            TimeCritical,
+            Missing,
+            Downloading,
+            Missing,
+            TimeCritical,
+        ];
+        assert_eq!(
+            critical_fractions(&states, 100, 0, 800),
+            vec![(0.25, 0.5), (0.875, 1.0)]
+        );
+        // Only this file's part: the second file holds pieces 4 to 7.
+        assert_eq!(
+            critical_fractions(&states, 100, 400, 400),
+            vec![(0.75, 1.0)]
+        );
+        assert!(critical_fractions(&[], 100, 0, 800).is_empty());
     }
 
     #[test]
     fn short_last_piece_and_odd_inputs_stay_in_bounds() {
         // 250 bytes in pieces of 100: the last piece holds 50.
         assert_eq!(
-            verified_fractions(&bitfield(3, &[2]), 100, 0, 250),
+            piece_fractions(pieces(3, &[2]), 100, 0, 250),
             vec![(0.8, 1.0)]
         );
-        assert!(verified_fractions(&bitfield(3, &[0]), 0, 0, 250).is_empty());
-        assert!(verified_fractions(&bitfield(3, &[0]), 100, 0, 0).is_empty());
-        assert!(verified_fractions(&bitfield(3, &[0]), 100, u64::MAX, 10).is_empty());
-        // A bitfield shorter than the file claims: the rest is missing.
+        assert!(piece_fractions(pieces(3, &[0]), 0, 0, 250).is_empty());
+        assert!(piece_fractions(pieces(3, &[0]), 100, 0, 0).is_empty());
+        assert!(piece_fractions(pieces(3, &[0]), 100, u64::MAX, 10).is_empty());
+        // Fewer pieces than the file claims: the rest is missing.
         assert_eq!(
-            verified_fractions(&bitfield(1, &[0]), 100, 0, 400),
+            piece_fractions(pieces(1, &[0]), 100, 0, 400),
             vec![(0.0, 0.25)]
         );
     }

@@ -18,7 +18,7 @@ use crate::stats::export;
 use crate::stats::recorder::{Recorder, process_start};
 use crate::stats::schema::EventKind;
 use crate::ui::open_request::Open;
-use crate::ui::seek_bar::{SeekRanges, verified_fractions};
+use crate::ui::seek_bar::{SeekRanges, critical_fractions, piece_fractions};
 use crate::ui::settings::Key;
 use crate::ui::stats_panel::{PieceView, StatsSnapshot};
 use crate::ui::status_line::{Finding, NO_PEERS_YET_AFTER};
@@ -52,6 +52,10 @@ pub enum PlaybackCommand {
     Seek(f64),
     SeekBy(f64),
     Volume(f64),
+    /// Play this audio track of `Tracks::audio`.
+    SelectAudio(usize),
+    /// Show this subtitle track of `Tracks::text`, or none.
+    SelectText(Option<usize>),
     /// Send a [`PlaybackUpdate::Stats`] each second (the panel is shown),
     /// or stop.
     WatchStats(bool),
@@ -239,10 +243,6 @@ async fn run(
     commands: async_channel::Receiver<PlaybackCommand>,
     updates: async_channel::Sender<PlaybackUpdate>,
 ) {
-    let deadline_window_s = match &config.policy {
-        Policy::Deadline(params) => Some(params.window_secs),
-        Policy::Sequential | Policy::RarestFirst => None,
-    };
     let (engine, mut added) = match add_torrent(&open, config, &updates).await {
         Ok(added) => added,
         Err(sentence) => {
@@ -312,7 +312,7 @@ async fn run(
                     // The old player lets go of its stream first, so the
                     // engine stops fetching the old file.
                     session = None;
-                    match start_file(&mut added, file, video_sink, start_s) {
+                    match start_file(&mut added, file, video_sink, start_s).await {
                         Ok(started) => {
                             session = Some(started);
                             if updates.send(PlaybackUpdate::FileStarted(file)).await.is_err() {
@@ -359,12 +359,8 @@ async fn run(
                 }
             }
             _ = ranges_ticker.tick() => {
-                let Some(ranges) = session
-                    .as_ref()
-                    .and_then(|session| seek_ranges(session, deadline_window_s))
-                else {
-                    continue;
-                };
+                let Some(session) = session.as_ref() else { continue };
+                let Some(ranges) = seek_ranges(session).await else { continue };
                 if updates.send(PlaybackUpdate::Ranges(ranges)).await.is_err() {
                     return;
                 }
@@ -395,6 +391,8 @@ async fn session_command(
             session.seek(session.duration_s().map_or(target, |d| target.min(d)));
         }
         PlaybackCommand::Volume(volume) => session.player().set_volume(volume),
+        PlaybackCommand::SelectAudio(index) => session.player().select_audio(index),
+        PlaybackCommand::SelectText(index) => session.player().select_text(index),
         PlaybackCommand::ExportStats(path) => {
             let run = session.recorder().run();
             let written = tokio::task::spawn_blocking(move || {
@@ -485,7 +483,7 @@ async fn add_torrent(
 
 /// Opens file `file` of the torrent (only it and its subtitles wanted)
 /// and starts playing it at `start_s`.
-fn start_file(
+async fn start_file(
     added: &mut AddedTorrent,
     file: usize,
     video_sink: gst::Element,
@@ -519,10 +517,11 @@ fn start_file(
         },
         text: None,
     };
+    let subtitle_uri = prepared.subtitle_uri().await;
     Session::start_at(
         prepared,
         sinks,
-        None,
+        subtitle_uri.as_deref(),
         recorder,
         StartRule::Estimate,
         start_s,
@@ -530,26 +529,35 @@ fn start_file(
     .map_err(|error| session_error_sentence(&error))
 }
 
-/// The seek bar's ranges, once the duration is known. The deadline window
-/// is drawn from the playhead: the read heads it follows run just ahead.
-fn seek_ranges(session: &Session, deadline_window_s: Option<f64>) -> Option<SeekRanges> {
+/// The seek bar's ranges, once the duration is known. The critical pieces
+/// are the engine's own (`PieceState::TimeCritical`, as in the stats
+/// panel's piece map), wherever its read heads and deadlines put them.
+async fn seek_ranges(session: &Session) -> Option<SeekRanges> {
     let duration = session.duration_s().filter(|d| *d > 0.0)?;
     let prepared = session.prepared();
     let info = &prepared.torrent.metainfo().info;
     let file = info.files.get(prepared.video.index)?;
-    let downloaded = verified_fractions(
-        &prepared.torrent.verified_pieces().borrow(),
-        u64::from(info.piece_length),
-        file.offset,
-        file.length,
-    );
+    let piece_length = u64::from(info.piece_length);
+    let downloaded = {
+        let verified = prepared.torrent.verified_pieces();
+        let verified = verified.borrow();
+        piece_fractions(
+            |piece| piece < verified.len() && verified.get(piece),
+            piece_length,
+            file.offset,
+            file.length,
+        )
+    };
+    // A torrent task that is gone has no critical pieces.
+    let states = prepared.torrent.piece_states().await.unwrap_or_default();
+    let critical = critical_fractions(&states, piece_length, file.offset, file.length);
     let at = session.position_s() / duration;
     Some(SeekRanges {
         downloaded,
         buffered: session
             .buffer_status()
             .map(|buffer| (at, at + buffer.ahead_s / duration)),
-        critical: deadline_window_s.map(|window| (at, at + window / duration)),
+        critical,
     })
 }
 

@@ -3,7 +3,7 @@
 
 use crate::i18n::{gettext, gettext_f};
 use crate::player::session::{BufferStatus, SessionEvent};
-use crate::player::{PlaybackState, Player, PlayerEvent, PlayerSinks};
+use crate::player::{PlaybackState, Player, PlayerEvent, PlayerSinks, Tracks};
 use crate::ui::format_clock;
 use crate::ui::open_request::{Open, Rejection, decide_files, decide_text};
 use crate::ui::seek_bar::{PiecewiseSeekBar, SeekRanges};
@@ -13,6 +13,7 @@ use crate::ui::status_line::{finding_text, state_text, swarm_text};
 use crate::ui::torrent_playback::{
     PlaybackCommand, PlaybackUpdate, TorrentFiles, TorrentPlayback, engine_config,
 };
+use crate::ui::track_menus::PiecewiseTrackMenus;
 use crate::ui::video_chooser::PiecewiseVideoChooser;
 use adw::prelude::*;
 use adw::subclass::prelude::*;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 mod files;
 mod stats;
+mod tracks;
 
 /// How long the controls stay over a playing video after the pointer stops.
 const CONTROLS_HIDE_DELAY: Duration = Duration::from_millis(2500);
@@ -85,6 +87,8 @@ mod imp {
         #[template_child]
         pub duration_label: TemplateChild<gtk::Label>,
         #[template_child]
+        pub track_menus: TemplateChild<PiecewiseTrackMenus>,
+        #[template_child]
         pub volume_button: TemplateChild<gtk::VolumeButton>,
         #[template_child]
         pub fullscreen_button: TemplateChild<gtk::Button>,
@@ -134,6 +138,7 @@ mod imp {
             StatsPanel::ensure_type();
             PiecewiseSeekBar::ensure_type();
             PiecewiseVideoChooser::ensure_type();
+            PiecewiseTrackMenus::ensure_type();
             klass.bind_template();
         }
 
@@ -148,6 +153,7 @@ mod imp {
             let window = self.obj();
             self.settings.get_or_init(settings::settings);
             window.setup_actions();
+            window.setup_track_actions();
             window.setup_stats();
             window.setup_files();
             window.setup_start_page();
@@ -284,6 +290,7 @@ impl PiecewiseWindow {
                 self.show_error(&error.user_message());
             }
             PlaybackUpdate::Session(SessionEvent::Position(_)) => {}
+            PlaybackUpdate::Session(SessionEvent::Tracks(tracks)) => self.show_tracks(&tracks),
             PlaybackUpdate::Progress { position, duration } => {
                 self.show_progress(clock(position), duration.map(clock));
                 self.note_position(position, duration);
@@ -349,6 +356,7 @@ impl PiecewiseWindow {
         imp.seek_bar.scale().set_value(0.0);
         imp.seek_bar.scale().set_sensitive(false);
         imp.seek_bar.set_ranges(SeekRanges::default());
+        self.show_tracks(&Tracks::default());
     }
 
     /// Sends `command` to what is playing: the torrent session or the
@@ -370,6 +378,8 @@ impl PiecewiseWindow {
                 ));
             }
             PlaybackCommand::Volume(volume) => player.set_volume(volume),
+            PlaybackCommand::SelectAudio(index) => player.select_audio(index),
+            PlaybackCommand::SelectText(index) => player.select_text(index),
             // A media file plays without the engine, so without statistics
             // or other files.
             PlaybackCommand::WatchStats(_)
@@ -898,6 +908,7 @@ impl PiecewiseWindow {
             // Stalls show through the state; the waits themselves are for
             // the playback session.
             PlayerEvent::ReadWait(_) | PlayerEvent::StartSeek(_) => {}
+            PlayerEvent::Tracks(tracks) => self.show_tracks(&tracks),
         }
     }
 

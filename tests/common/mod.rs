@@ -41,6 +41,45 @@ pub fn write_video(dir: &Path, video: SampleVideo) -> PathBuf {
     path
 }
 
+/// Writes a 10 s Matroska video with two audio tracks tagged English and
+/// French (440 Hz and 880 Hz tones) as `dir/name`; returns its path.
+pub fn write_two_language_video(dir: &Path, name: &str) -> PathBuf {
+    use gst::prelude::*;
+    piecewise::player::init().expect("GStreamer initialises");
+    let path = dir.join(name);
+    let audio = |freq: u32, language: &str| {
+        format!(
+            "audiotestsrc num-buffers=431 freq={freq} ! audioconvert ! vorbisenc \
+             ! taginject tags=\"language-code={language}\" ! queue ! mux. "
+        )
+    };
+    let description = format!(
+        "matroskamux name=mux ! filesink location=\"{}\" \
+         videotestsrc num-buffers={TEN_SECONDS} pattern=smpte \
+         ! video/x-raw,width=320,height=240,framerate=25/1 \
+         ! x264enc speed-preset=ultrafast key-int-max=25 ! h264parse ! queue ! mux. {}{}",
+        path.display(),
+        audio(440, "eng"),
+        audio(880, "fra"),
+    );
+    let pipeline = gst::parse::launch(&description).expect("the muxing pipeline builds");
+    pipeline
+        .set_state(gst::State::Playing)
+        .expect("the muxing pipeline starts");
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let end = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    pipeline
+        .set_state(gst::State::Null)
+        .expect("the muxing pipeline stops");
+    match end.as_ref().map(|message| message.view()) {
+        Some(gst::MessageView::Eos(_)) => path,
+        other => panic!("muxing the two-language video failed: {other:?}"),
+    }
+}
+
 pub fn file_uri(path: &Path) -> String {
     gst::glib::filename_to_uri(path, None)
         .expect("absolute path")
@@ -262,6 +301,45 @@ impl Desktop {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The state of an action the app exports on this desktop's bus, as
+    /// GVariant text (`<1>`).
+    pub fn action_state(&self, object_path: &str, action: &str) -> String {
+        let output = Command::new("gdbus")
+            .args([
+                "call",
+                "--session",
+                "--dest",
+                "io.github.piecewise.Piecewise",
+            ])
+            .args(["--object-path", object_path])
+            .args(["--method", "org.gtk.Actions.Describe", action])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .output()
+            .expect("gdbus runs (package libglib2.0-bin)");
+        assert!(
+            output.status.success(),
+            "describing {action}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // ((true, 'i', [<1>]),): enabled, parameter type, state.
+        let description = String::from_utf8_lossy(&output.stdout);
+        description
+            .rsplit_once('[')
+            .and_then(|(_, state)| state.split_once(']'))
+            .map(|(state, _)| state.trim().to_owned())
+            .unwrap_or_else(|| panic!("no state in {description}"))
+    }
+
+    /// Clicks the first mouse button at `x`, `y` of the screen.
+    pub fn click(&self, x: u32, y: u32) {
+        let status = Command::new("xdotool")
+            .args(["mousemove", &x.to_string(), &y.to_string(), "click", "1"])
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("xdotool runs (package xdotool)");
+        assert!(status.success(), "xdotool failed");
     }
 
     /// Saves a PNG of the whole screen.
