@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 /// Runs the window until it closes. `location` is a path or URI, kept as
 /// the raw string (see `media_uri`). `download_folder` replaces the
-/// preferences' folder for torrents (the demo keeps its download apart).
+/// preferences' folder for torrents, which are then throwaway: the demo
+/// keeps its download apart, and its magnet (loopback ports that close
+/// with it) out of the recent torrents.
 pub fn run(location: Option<String>, download_folder: Option<PathBuf>) -> glib::ExitCode {
     crate::i18n::init();
     if let Err(error) = crate::player::init() {
@@ -63,7 +65,7 @@ pub fn run(location: Option<String>, download_folder: Option<PathBuf>) -> glib::
         let arguments = command_line.arguments();
         let window = window(app);
         if let Some(folder) = &download_folder {
-            window.set_download_folder(folder.clone());
+            window.use_throwaway_folder(folder.clone());
         }
         // The first argument is the program name.
         for argument in arguments.iter().skip(1) {

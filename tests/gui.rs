@@ -178,6 +178,9 @@ fn text_file_shows_not_a_video_error_page_and_exits_cleanly() {
     shows_error_page(path.as_os_str(), "not a video", "gui-not-a-video.png");
 }
 
+/// What the window logs as it puts a link among the recent torrents.
+const REMEMBERED: &str = "remembered among the recent torrents";
+
 /// The pids of the demo's seeders, from its "demo seeder started" lines.
 fn demo_seeder_pids(app: &mut common::App) -> Vec<u32> {
     (0..3)
@@ -238,6 +241,12 @@ fn demo_streams_from_its_own_seeders_and_stops_them_with_the_window() {
     );
     let (status, log) = first.terminate();
     assert!(status.success(), "exit status {status}; {log:#?}");
+    // Its magnet names ports that close with the demo: not worth a
+    // place among the recent torrents (the window tests see one taken).
+    assert!(
+        !log.iter().any(|line| line.contains(REMEMBERED)),
+        "the demo's magnet went into the recent torrents: {log:#?}"
+    );
     assert_seeders_gone(&seeders);
     let cached: Vec<_> = std::fs::read_dir(cache.path().join("piecewise"))
         .expect("demo cache directory")

@@ -139,6 +139,15 @@ fn second_instance_open_reaches_the_first_window() {
             torrent.display().to_string()
         };
         assert!(line.contains(&expected), "{line}");
+        // Unlike the demo's magnet (tests/gui.rs), these are remembered
+        // (a torrent by its file URI).
+        let line = first.wait_for_line("remembered among the recent torrents", STEP_TIMEOUT);
+        let entry = if argument == OsStr::new(MAGNET) {
+            MAGNET
+        } else {
+            "My%20Show.torrent"
+        };
+        assert!(line.contains(entry), "{line}");
         eprintln!("second instance handed over in {:?}", started.elapsed());
     }
     assert_clean_exit(first);

@@ -97,7 +97,8 @@ pub fn remember_recent(settings: &gio::Settings, entry: &str) {
     recent.retain(|old| old != entry);
     recent.insert(0, entry.to_owned());
     recent.truncate(RECENT_TORRENTS_KEPT);
-    if let Err(error) = settings.set_strv(key, recent) {
-        tracing::warn!(%error, "cannot save the recent torrents");
+    match settings.set_strv(key, recent) {
+        Ok(()) => tracing::info!(entry, "remembered among the recent torrents"),
+        Err(error) => tracing::warn!(%error, "cannot save the recent torrents"),
     }
 }

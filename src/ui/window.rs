@@ -118,7 +118,8 @@ mod imp {
         pub pointer_at: Cell<(f64, f64)>,
         /// Suspend and screensaver inhibition while playing.
         pub inhibit_cookie: Cell<Option<u32>>,
-        /// Replaces the preferences' download folder (the demo's own).
+        /// Replaces the preferences' download folder for throwaway
+        /// torrents (the demo's swarm), which are not remembered.
         pub download_folder: RefCell<Option<PathBuf>>,
         /// Kept alive while the chooser is shown (it is not a widget).
         pub file_chooser: RefCell<Option<gtk::FileChooserNative>>,
@@ -198,17 +199,22 @@ impl PiecewiseWindow {
     }
 
     /// Torrents opened from now on download into `folder` instead of the
-    /// preferences' download folder.
-    pub fn set_download_folder(&self, folder: PathBuf) {
+    /// preferences' download folder, and stay out of the recent torrents:
+    /// the demo's magnet names loopback seeders that stop with it.
+    pub fn use_throwaway_folder(&self, folder: PathBuf) {
         self.imp().download_folder.replace(Some(folder));
     }
 
-    /// Opens a torrent or magnet link and remembers it in the recent list.
+    /// Opens a torrent or magnet link and remembers it in the recent list
+    /// (unless it is throwaway, see `use_throwaway_folder`).
     pub fn open(&self, open: Open) {
         let imp = self.imp();
         let name = open.display_name();
         tracing::info!(?open, "opening torrent");
-        if let (Some(settings), Some(entry)) = (self.settings(), open.recent_entry()) {
+        let throwaway = imp.download_folder.borrow().is_some();
+        if let (false, Some(settings), Some(entry)) =
+            (throwaway, self.settings(), open.recent_entry())
+        {
             settings::remember_recent(settings, &entry);
         }
         imp.player.take();
