@@ -542,9 +542,11 @@ mod tests {
             private: false,
         };
         let (_have, have) = watch::channel(Bitfield::new(pieces as u32));
+        let (_stats, stats) = watch::channel(TorrentStats::default());
         let (commands, mut received) = mpsc::unbounded_channel();
-        let stream = FileStream::open(&info, 0, PathBuf::from("/nowhere"), have, commands)
-            .expect("file 0 exists");
+        let download_dir = PathBuf::from("/nowhere");
+        let stream =
+            FileStream::open(&info, 0, download_dir, have, stats, commands).expect("file 0 exists");
         let mut heads_sent = || {
             let mut sent = Vec::new();
             while let Ok(command) = received.try_recv() {
