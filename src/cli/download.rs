@@ -1,14 +1,13 @@
 //! `piecewise download`: fetch a torrent to completion, for scripts, tests
 //! and benchmarks.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 
 use crate::cli::parse_origin;
-use crate::cli::progress::{self, ListenNotice, TorrentOptions};
+use crate::cli::progress::{self, ListenNotice, SwarmArgs};
 use crate::engine::events::TorrentState;
 use crate::engine::handle::OriginUse;
 use crate::engine::picker::Policy;
@@ -18,9 +17,6 @@ pub struct DownloadArgs {
     /// Folder the torrent's files are written into.
     #[arg(long, default_value = ".")]
     pub download_dir: PathBuf,
-    /// A peer to connect to, besides those the trackers name (repeatable).
-    #[arg(long = "peer", value_name = "HOST:PORT")]
-    pub peers: Vec<String>,
     /// Keep running and seeding once the download is complete.
     #[arg(long)]
     pub seed_after: bool,
@@ -29,18 +25,14 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "USE", default_value = "avoid-stall", value_parser = parse_origin)]
     pub origin: OriginUse,
     #[command(flatten)]
-    pub options: TorrentOptions,
-    /// The `.torrent` file or a `magnet:` link.
-    pub torrent: String,
+    pub swarm: SwarmArgs,
 }
 
 pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
     progress::runtime()?.block_on(async {
         let (_engine, torrent) = progress::start(
-            &args.options,
+            &args.swarm,
             &args.download_dir,
-            &args.torrent,
-            &args.peers,
             args.origin,
             // A whole download has no player demand: help the swarm.
             Policy::RarestFirst,
@@ -59,16 +51,4 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
-}
-
-/// Parses `HOST:PORT` arguments, resolving host names.
-pub(crate) async fn resolve_peers(peers: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
-    let mut addrs = Vec::new();
-    for peer in peers {
-        let resolved = tokio::net::lookup_host(peer.as_str())
-            .await
-            .with_context(|| format!("cannot resolve peer address {peer}"))?;
-        addrs.extend(resolved);
-    }
-    Ok(addrs)
 }

@@ -13,7 +13,7 @@ use clap::{Args, ValueEnum};
 
 use crate::cli::progress::DhtOptions;
 use crate::engine::events::TorrentEvent;
-use crate::engine::handle::{Engine, EngineConfig, OriginUse, TorrentSource};
+use crate::engine::handle::{Engine, EngineConfig, OriginUse};
 use crate::engine::picker::{DeadlineParams, Policy};
 use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
 use crate::player::{PlaybackError, PlayerSinks};
@@ -186,12 +186,8 @@ async fn open(
     args: &PlayArgs,
     recorder: &mut Recorder,
 ) -> anyhow::Result<(Engine, PreparedPlayback)> {
-    let mut peers = crate::cli::download::resolve_peers(&args.peers).await?;
-    let mut source = TorrentSource::from_argument(&args.torrent)?;
-    if let TorrentSource::Magnet(magnet) = &mut source {
-        // The metadata can come from the given peers too.
-        magnet.peers.append(&mut peers);
-    }
+    let (source, peers) =
+        crate::cli::progress::source_and_peers(&args.torrent, &args.peers).await?;
     let mut config = EngineConfig::new(&args.download_dir);
     config.listen_ip = args.listen_ip;
     config.policy = args.policy.policy();

@@ -2,7 +2,7 @@
 //! one-line progress display.
 
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,17 +28,12 @@ pub struct OneFileArgs {
     /// folder the GStreamer plugin uses, $XDG_CACHE_HOME/piecewise/torrents).
     #[arg(long)]
     pub download_dir: Option<PathBuf>,
-    /// A peer to connect to, besides those the trackers name (repeatable).
-    #[arg(long = "peer", value_name = "HOST:PORT")]
-    pub peers: Vec<String>,
     /// Use of the torrent's web seeds (HTTP origins): never, avoid-stall
     /// or always.
     #[arg(long, value_name = "USE", default_value = "avoid-stall", value_parser = crate::cli::parse_origin)]
     pub origin: OriginUse,
     #[command(flatten)]
-    pub options: TorrentOptions,
-    /// The `.torrent` file or a `magnet:` link.
-    pub torrent: String,
+    pub swarm: SwarmArgs,
 }
 
 impl OneFileArgs {
@@ -54,10 +49,8 @@ impl OneFileArgs {
             .clone()
             .unwrap_or_else(crate::player::torrent_cache_dir);
         let (engine, torrent) = start(
-            &self.options,
+            &self.swarm,
             &download_dir,
-            &self.torrent,
-            &self.peers,
             self.origin,
             policy,
             ListenNotice::Stderr,
@@ -66,6 +59,19 @@ impl OneFileArgs {
         let file = want_only(&torrent, self.file)?;
         Ok((engine, torrent, file))
     }
+}
+
+/// The torrent a verb runs, the peers it starts with and the engine's
+/// options: what `download`, `seed`, `cat` and `serve` share.
+#[derive(Args, Debug)]
+pub struct SwarmArgs {
+    /// A peer to connect to, besides those the trackers name (repeatable).
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    #[command(flatten)]
+    pub options: TorrentOptions,
+    /// The `.torrent` file or a `magnet:` link.
+    pub torrent: String,
 }
 
 #[derive(Args, Debug)]
@@ -131,20 +137,18 @@ pub enum ListenNotice {
 /// torrent (a `.torrent` path or a magnet link, whose metadata is fetched
 /// first). The engine must be kept alive for as long as the torrent runs.
 pub async fn start(
-    options: &TorrentOptions,
+    swarm: &SwarmArgs,
     download_dir: &Path,
-    torrent: &str,
-    peers: &[String],
     origin: OriginUse,
     policy: Policy,
     notice: ListenNotice,
 ) -> anyhow::Result<(Engine, TorrentHandle)> {
-    let mut peers = crate::cli::download::resolve_peers(peers).await?;
-    let mut source = TorrentSource::from_argument(torrent)?;
-    if let TorrentSource::Magnet(magnet) = &mut source {
-        // The metadata can come from the given peers too.
-        magnet.peers.append(&mut peers);
-    }
+    let SwarmArgs {
+        peers,
+        options,
+        torrent,
+    } = swarm;
+    let (source, peers) = source_and_peers(torrent, peers).await?;
     let mut config = EngineConfig::new(download_dir);
     config.listen_ip = options.listen_ip;
     config.listen_port = options.listen_port;
@@ -176,6 +180,28 @@ pub async fn start(
         torrent.add_peers(peers)?;
     }
     Ok((engine, torrent))
+}
+
+/// The torrent named on the command line (a `.torrent` path or a magnet
+/// link) and the `HOST:PORT` peers, resolved. A magnet link takes the
+/// peers, since they may serve its metadata; for a file they are returned,
+/// to be added once the torrent is.
+pub(crate) async fn source_and_peers(
+    torrent: &str,
+    peers: &[String],
+) -> anyhow::Result<(TorrentSource, Vec<SocketAddr>)> {
+    let mut addrs = Vec::new();
+    for peer in peers {
+        let resolved = tokio::net::lookup_host(peer.as_str())
+            .await
+            .with_context(|| format!("cannot resolve peer address {peer}"))?;
+        addrs.extend(resolved);
+    }
+    let mut source = TorrentSource::from_argument(torrent)?;
+    if let TorrentSource::Magnet(magnet) = &mut source {
+        magnet.peers.append(&mut addrs);
+    }
+    Ok((source, addrs))
 }
 
 /// Says on stderr how resolving a magnet link goes.

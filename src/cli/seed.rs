@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 
-use crate::cli::progress::{self, ListenNotice, TorrentOptions};
+use crate::cli::progress::{self, ListenNotice, SwarmArgs};
 use crate::engine::events::TorrentState;
 use crate::engine::handle::OriginUse;
 use crate::engine::picker::Policy;
@@ -15,22 +15,15 @@ pub struct SeedArgs {
     /// Folder that holds the torrent's files.
     #[arg(long)]
     pub download_dir: PathBuf,
-    /// A peer to connect to, besides those the trackers name (repeatable).
-    #[arg(long = "peer", value_name = "HOST:PORT")]
-    pub peers: Vec<String>,
     #[command(flatten)]
-    pub options: TorrentOptions,
-    /// The `.torrent` file or a `magnet:` link.
-    pub torrent: String,
+    pub swarm: SwarmArgs,
 }
 
 pub fn run(args: SeedArgs) -> anyhow::Result<()> {
     progress::runtime()?.block_on(async {
         let (_engine, torrent) = progress::start(
-            &args.options,
+            &args.swarm,
             &args.download_dir,
-            &args.torrent,
-            &args.peers,
             OriginUse::default(),
             // A seed has no player demand.
             Policy::RarestFirst,
