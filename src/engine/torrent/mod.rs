@@ -5,6 +5,7 @@
 mod candidates;
 mod choker;
 mod peer_exchange;
+mod piece_buffer;
 mod pipeline;
 mod strikes;
 mod web_seeds;
@@ -40,6 +41,7 @@ use choker::{
     peers_to_unchoke,
 };
 use peer_exchange::PexState;
+use piece_buffer::{PieceBuffer, SpareBuffers};
 use pipeline::MAX_REQUESTS_IN_FLIGHT;
 use strikes::{HashFailureStrikes, Supplier};
 use web_seeds::WebSeed;
@@ -237,33 +239,12 @@ impl Peer {
     }
 }
 
-/// A piece whose blocks are arriving, kept in memory until it verifies:
-/// only verified data reaches the disk.
-struct PieceBuffer {
-    data: Vec<u8>,
-    received: Vec<bool>,
-    /// Who sent blocks of it, blamed if it fails the hash.
-    contributors: HashSet<Supplier>,
-}
-
-impl PieceBuffer {
-    fn new(length: u32) -> Self {
-        Self {
-            data: vec![0; length as usize],
-            received: vec![false; length.div_ceil(BLOCK_SIZE) as usize],
-            contributors: HashSet::new(),
-        }
-    }
-
-    fn is_complete(&self) -> bool {
-        self.received.iter().all(|&r| r)
-    }
-}
-
 /// The outcome of hashing (and writing) one piece off the runtime.
 struct PieceChecked {
     piece: u32,
     contributors: HashSet<Supplier>,
+    /// The piece's buffer, back for the next piece.
+    buffer: Vec<u8>,
     /// `Ok(true)`: verified and written; `Ok(false)`: hash mismatch.
     result: Result<bool, StorageError>,
 }
@@ -284,6 +265,7 @@ struct TorrentTask {
     banned: HashSet<IpAddr>,
     strikes: HashFailureStrikes,
     pieces: HashMap<u32, PieceBuffer>,
+    spare_buffers: SpareBuffers,
     availability: Vec<u32>,
     peer_events_tx: mpsc::Sender<PeerEvent>,
     peer_events: mpsc::Receiver<PeerEvent>,
@@ -376,6 +358,7 @@ impl TorrentTask {
             banned: HashSet::new(),
             strikes: HashFailureStrikes::default(),
             pieces: HashMap::new(),
+            spare_buffers: SpareBuffers::default(),
             availability: vec![0; piece_count as usize],
             peer_events_tx,
             peer_events,
@@ -1119,7 +1102,7 @@ impl TorrentTask {
             let buffer = self
                 .pieces
                 .entry(request.piece)
-                .or_insert_with(|| PieceBuffer::new(piece_len));
+                .or_insert_with(|| PieceBuffer::new(piece_len, &mut self.spare_buffers));
             let start = request.offset as usize;
             let block = (request.offset / BLOCK_SIZE) as usize;
             // The request was ours, so it lies inside the piece; check anyway
@@ -1161,6 +1144,7 @@ impl TorrentTask {
             let _ = done.send(PieceChecked {
                 piece,
                 contributors,
+                buffer: data,
                 result,
             });
         });
@@ -1168,6 +1152,7 @@ impl TorrentTask {
 
     fn on_piece_checked(&mut self, checked: PieceChecked) {
         let piece = checked.piece;
+        self.spare_buffers.give(checked.buffer);
         match checked.result {
             Ok(true) => {
                 if !self.have.set(piece) {
