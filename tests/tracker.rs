@@ -107,13 +107,8 @@ async fn serve_oversized_reply(len: usize, content_length: bool) -> String {
     tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
         // Read the whole request first, or the client sees a reset.
-        let mut request = Vec::new();
-        let mut buffer = [0u8; 4096];
-        while !request.ends_with(b"\r\n\r\n") {
-            match stream.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => request.extend_from_slice(&buffer[..n]),
-            }
+        if read_request_head(&mut stream).await.is_none() {
+            return;
         }
         let header = if content_length {
             format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
@@ -146,6 +141,20 @@ async fn http_reply_larger_than_the_limit_is_refused() {
     );
 }
 
+/// Reads an HTTP request up to the blank line after its headers; `None`
+/// when the client leaves first.
+async fn read_request_head(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !request.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buffer[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&request).into_owned())
+}
+
 /// An HTTP server where `/hop/N` redirects to `/hop/N-1` and `/hop/0`
 /// answers like a tracker.
 async fn serve_redirect_chain() -> String {
@@ -154,15 +163,9 @@ async fn serve_redirect_chain() -> String {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let request = String::from_utf8_lossy(&request);
+                let Some(request) = read_request_head(&mut stream).await else {
+                    return;
+                };
                 let hop: u32 = request
                     .split("/hop/")
                     .nth(1)
