@@ -67,6 +67,20 @@ fn streaming(window_secs: f64) -> DeadlineParams {
     }
 }
 
+/// A deadline picker streaming a one-file torrent of `pieces` pieces from
+/// `now`, before any read: three pieces of head and of tail prefetched.
+fn streaming_with_prefetch(pieces: u64, now: Instant) -> Picker {
+    let p = u64::from(PIECE);
+    let params = DeadlineParams {
+        head_bytes: 3 * p,
+        tail_bytes: 3 * p,
+        ..streaming(2.0)
+    };
+    let mut picker = Picker::new(&info(PIECE, &[pieces * p]), Policy::Deadline(params));
+    picker.set_stream_file(Some(0), now);
+    picker
+}
+
 /// One piece per second of media.
 fn demand_at(offset: u64) -> Demand {
     Demand {
@@ -460,16 +474,8 @@ fn head_and_tail_of_the_streamed_file_come_first() {
 fn head_and_tail_prefetch_takes_the_outermost_pieces_first() {
     // Head and tail of three pieces each in a 10-piece file: the first and
     // the last piece (MP4 `ftyp` and an end `moov`) come before the rest.
-    let p = u64::from(PIECE);
-    let info = info(PIECE, &[10 * p]);
-    let params = DeadlineParams {
-        head_bytes: 3 * p,
-        tail_bytes: 3 * p,
-        ..streaming(2.0)
-    };
-    let mut picker = Picker::new(&info, Policy::Deadline(params));
     let now = Instant::now();
-    picker.set_stream_file(Some(0), now);
+    let mut picker = streaming_with_prefetch(10, now);
     let order: Vec<u32> = deadlines(&picker).iter().map(|d| d.piece).collect();
     assert_eq!(order, vec![0, 9, 1, 8, 2, 7]);
     let all = Bitfield::full(10);
@@ -480,16 +486,8 @@ fn head_and_tail_prefetch_takes_the_outermost_pieces_first() {
 
 #[test]
 fn peers_of_unknown_rate_share_the_critical_blocks_and_take_nothing_else() {
-    let p = u64::from(PIECE);
-    let info = info(PIECE, &[10 * p]);
-    let params = DeadlineParams {
-        head_bytes: 3 * p,
-        tail_bytes: 3 * p,
-        ..streaming(2.0)
-    };
-    let mut picker = Picker::new(&info, Policy::Deadline(params));
     let now = Instant::now();
-    picker.set_stream_file(Some(0), now);
+    let mut picker = streaming_with_prefetch(10, now);
     let all = Bitfield::full(10);
     picker.peer_has(1, &all);
     picker.peer_has(2, &all);
@@ -543,18 +541,10 @@ fn a_peer_of_unknown_rate_that_delivers_fast_may_queue_more_than_four_blocks() {
 
 #[test]
 fn prefetch_guesses_beyond_the_edge_pieces_yield_once_the_demuxer_reads() {
-    let p = u64::from(PIECE);
-    let info = info(PIECE, &[20 * p]);
-    let params = DeadlineParams {
-        head_bytes: 3 * p,
-        tail_bytes: 3 * p,
-        ..streaming(2.0)
-    };
-    let mut picker = Picker::new(&info, Policy::Deadline(params));
+    let now = Instant::now();
+    let mut picker = streaming_with_prefetch(20, now);
     let all = Bitfield::full(20);
     picker.peer_has(1, &all);
-    let now = Instant::now();
-    picker.set_stream_file(Some(0), now);
     let picked = picker.pick(1, &all, 1e6, 8, now);
     assert_eq!(pieces_of(&picked), vec![0, 19, 1, 18]);
     // The demuxer reads the header: its window replaces the guesses, the
