@@ -585,10 +585,12 @@ impl Session {
         let enough = !self.start_pending && (estimate.can_start_now || to_the_end);
         self.buffer = Some(BufferStatus {
             ahead_s: buffer_s,
+            // The buffer playback will start with, so that the percent and
+            // the wait tell the same story.
             required_s: if to_the_end {
                 estimate.required_buffer_secs.min(buffer_s)
             } else {
-                estimate.required_buffer_secs
+                estimate.start_buffer_secs
             },
             wait: if enough {
                 Some(Duration::ZERO)
