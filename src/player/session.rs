@@ -594,6 +594,10 @@ impl Session {
             },
             wait: if enough {
                 Some(Duration::ZERO)
+            } else if self.duration_s.is_none() {
+                // With the guessed bitrate the wait is no promise: the demo
+                // read ~116 s, then ~2 s once the duration was known.
+                None
             } else {
                 estimate.wait
             },
