@@ -4,6 +4,7 @@
 use crate::i18n::{gettext, gettext_f};
 use crate::player::PlaybackState;
 use crate::player::session::BufferStatus;
+use gtk::glib;
 use std::time::Duration;
 
 /// How finding a magnet link's torrent goes, before anything can play.
@@ -84,28 +85,42 @@ pub fn buffer_percent(buffer: &BufferStatus) -> u32 {
     }
 }
 
-/// The swarm part of the status line; `format_rate` turns bytes per second
-/// into "1.2 MB".
-pub fn swarm_text(
-    peers: usize,
-    download_rate: f64,
-    upload_rate: f64,
-    format_rate: impl Fn(f64) -> String,
-) -> String {
-    let down = format_rate(download_rate);
-    let up = format_rate(upload_rate);
-    if peers == 0 {
-        // Translators: download and upload rates such as "1.2 MB" follow.
-        gettext_f(
-            "No peers yet, still looking · ↓ {}/s · ↑ {}/s",
-            &[&down, &up],
-        )
+/// The swarm part of the status line. `complete`: every piece of the
+/// playing file is verified, so nothing is fetched any more; seeders then
+/// hang up (we are one too), and "no peers yet" or a download rate would
+/// only mislead. A zero upload rate is left out then too, as it is the only
+/// activity left to show.
+pub fn swarm_text(peers: usize, download_rate: f64, upload_rate: f64, complete: bool) -> String {
+    let down = rate_text(download_rate);
+    let up = rate_text(upload_rate);
+    if complete {
+        // Translators: the playing file is all on disk.
+        let mut parts = vec![gettext("Downloaded")];
+        if peers > 0 {
+            parts.push(gettext_f("Peers: {}", &[&peers.to_string()]));
+        }
+        if upload_rate >= 1.0 {
+            parts.push(format!("↑ {up}"));
+        }
+        parts.join(" · ")
+    } else if peers == 0 {
+        // Translators: download and upload rates such as "1.2 MB/s" follow.
+        gettext_f("No peers yet, still looking · ↓ {} · ↑ {}", &[&down, &up])
     } else {
-        // Translators: peers, then download and upload rates such as "1.2 MB".
-        gettext_f(
-            "Peers: {} · ↓ {}/s · ↑ {}/s",
-            &[&peers.to_string(), &down, &up],
-        )
+        // Translators: peers, then download and upload rates such as "1.2 MB/s".
+        gettext_f("Peers: {} · ↓ {} · ↑ {}", &[&peers.to_string(), &down, &up])
+    }
+}
+
+/// Bytes per second in words: "0 B/s", "999 B/s", "1.2 MB/s". GLib spells
+/// small sizes out ("0 bytes"), which reads oddly beside "kB/s".
+pub fn rate_text(bytes_per_second: f64) -> String {
+    let bytes = bytes_per_second.max(0.0) as u64;
+    if bytes < 1000 {
+        // Translators: a rate below one kilobyte per second.
+        gettext_f("{} B/s", &[&bytes.to_string()])
+    } else {
+        format!("{}/s", glib::format_size(bytes))
     }
 }
 
@@ -175,16 +190,50 @@ mod tests {
     }
 
     #[test]
-    fn swarm_words_say_when_no_peer_is_there_yet() {
-        let rate = |bytes: f64| format!("{bytes:.0} B");
-        assert_eq!(
-            swarm_text(3, 1000.0, 0.0, rate),
-            "Peers: 3 · ↓ 1000 B/s · ↑ 0 B/s"
-        );
-        assert_eq!(
-            swarm_text(0, 0.0, 0.0, rate),
-            "No peers yet, still looking · ↓ 0 B/s · ↑ 0 B/s"
-        );
+    fn swarm_words_say_downloaded_once_the_file_is_complete_and_no_peers_yet_only_before() {
+        let cases = [
+            (
+                3,
+                1500.0,
+                0.0,
+                false,
+                "Peers: 3 · ↓ 1.5\u{a0}kB/s · ↑ 0 B/s",
+            ),
+            (
+                0,
+                0.0,
+                0.0,
+                false,
+                "No peers yet, still looking · ↓ 0 B/s · ↑ 0 B/s",
+            ),
+            // Complete: the seeders hung up, which is no reason to look.
+            (0, 302_500.0, 0.0, true, "Downloaded"),
+            (0, 0.0, 999.0, true, "Downloaded · ↑ 999 B/s"),
+            (2, 0.0, 0.0, true, "Downloaded · Peers: 2"),
+            (
+                2,
+                0.0,
+                2_000_000.0,
+                true,
+                "Downloaded · Peers: 2 · ↑ 2.0\u{a0}MB/s",
+            ),
+        ];
+        for (peers, down, up, complete, expected) in cases {
+            assert_eq!(
+                swarm_text(peers, down, up, complete),
+                expected,
+                "{peers} peers, ↓ {down}, ↑ {up}, complete: {complete}"
+            );
+        }
+    }
+
+    #[test]
+    fn rates_read_in_bytes_per_second_below_a_kilobyte() {
+        assert_eq!(rate_text(0.0), "0 B/s");
+        assert_eq!(rate_text(-3.0), "0 B/s");
+        assert_eq!(rate_text(999.9), "999 B/s");
+        // GLib puts a no-break space before its units.
+        assert_eq!(rate_text(302_500.0), "302.5\u{a0}kB/s");
     }
 
     #[test]

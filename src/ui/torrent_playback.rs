@@ -103,6 +103,8 @@ pub enum PlaybackUpdate {
         download_rate: f64,
         upload_rate: f64,
         buffer: Option<BufferStatus>,
+        /// Every piece of the playing file is verified.
+        complete: bool,
     },
     /// The stats panel's once-a-second view.
     Stats(Box<StatsSnapshot>),
@@ -346,6 +348,10 @@ async fn run(
                     download_rate: stats.download_rate,
                     upload_rate: stats.upload_rate,
                     buffer: session.as_ref().and_then(Session::buffer_status),
+                    complete: session
+                        .as_ref()
+                        .and_then(downloaded_fractions)
+                        .is_some_and(|downloaded| downloaded == [(0.0, 1.0)]),
                 };
                 if updates.send(swarm).await.is_err() {
                     return;
@@ -538,16 +544,7 @@ async fn seek_ranges(session: &Session) -> Option<SeekRanges> {
     let info = &prepared.torrent.metainfo().info;
     let file = info.files.get(prepared.video.index)?;
     let piece_length = u64::from(info.piece_length);
-    let downloaded = {
-        let verified = prepared.torrent.verified_pieces();
-        let verified = verified.borrow();
-        piece_fractions(
-            |piece| piece < verified.len() && verified.get(piece),
-            piece_length,
-            file.offset,
-            file.length,
-        )
-    };
+    let downloaded = downloaded_fractions(session)?;
     // A torrent task that is gone has no critical pieces.
     let states = prepared.torrent.piece_states().await.unwrap_or_default();
     let critical = critical_fractions(&states, piece_length, file.offset, file.length);
@@ -559,6 +556,22 @@ async fn seek_ranges(session: &Session) -> Option<SeekRanges> {
             .map(|buffer| (at, at + buffer.ahead_s / duration)),
         critical,
     })
+}
+
+/// The verified parts of the playing file, as fractions of its length
+/// (`[(0.0, 1.0)]` once all of it is there).
+fn downloaded_fractions(session: &Session) -> Option<Vec<(f64, f64)>> {
+    let prepared = session.prepared();
+    let info = &prepared.torrent.metainfo().info;
+    let file = info.files.get(prepared.video.index)?;
+    let verified = prepared.torrent.verified_pieces();
+    let verified = verified.borrow();
+    Some(piece_fractions(
+        |piece| piece < verified.len() && verified.get(piece),
+        u64::from(info.piece_length),
+        file.offset,
+        file.length,
+    ))
 }
 
 /// Forwards how resolving a magnet link goes, and says so when no peer has

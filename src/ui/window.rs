@@ -313,10 +313,10 @@ impl PiecewiseWindow {
                 download_rate,
                 upload_rate,
                 buffer,
+                complete,
             } => {
-                let rate = |bytes: f64| glib::format_size(bytes.max(0.0) as u64).to_string();
                 imp.swarm_status
-                    .replace(swarm_text(peers, download_rate, upload_rate, rate));
+                    .replace(swarm_text(peers, download_rate, upload_rate, complete));
                 imp.buffer.set(buffer);
                 self.show_status();
             }

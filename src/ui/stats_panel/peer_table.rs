@@ -7,6 +7,7 @@ use gtk::{gio, glib};
 
 use crate::engine::events::PeerSnapshot;
 use crate::i18n::gettext;
+use crate::ui::status_line::rate_text;
 
 /// One row: the peer and the torrent's piece count, for its share.
 #[derive(Clone, Debug)]
@@ -34,13 +35,13 @@ pub fn set_up(view: &gtk::ColumnView) -> gio::ListStore {
         (
             // Translators: download rate column.
             gettext("↓"),
-            |row| rate(row.peer.download_rate),
+            |row| rate_text(row.peer.download_rate),
             false,
         ),
         (
             // Translators: upload rate column.
             gettext("↑"),
-            |row| rate(row.peer.upload_rate),
+            |row| rate_text(row.peer.upload_rate),
             false,
         ),
         (
@@ -95,10 +96,6 @@ pub fn show_peers(store: &gio::ListStore, peers: &[PeerSnapshot], piece_count: u
     let objects: Vec<glib::BoxedAnyObject> =
         rows.into_iter().map(glib::BoxedAnyObject::new).collect();
     store.splice(0, store.n_items(), &objects);
-}
-
-fn rate(bytes_per_second: f64) -> String {
-    format!("{}/s", glib::format_size(bytes_per_second.max(0.0) as u64))
 }
 
 /// The peer's pieces as a percentage of the torrent's.
