@@ -1,7 +1,8 @@
 //! Debian's nginx as a web-seed origin on 127.0.0.1: a foreground process
 //! with its own config, prefix, pid file and logs in a temporary folder,
-//! killed when dropped. `start_throttled` puts a pacing relay
-//! (`throttle.rs`) in front of it for an honestly slow origin.
+//! killed when dropped. `start_throttled` throttles it with nginx's own
+//! `limit_rate` and puts a pacing relay (`throttle.rs`) in front of it for
+//! an honestly slow origin.
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -101,10 +102,19 @@ http {{
         nginx
     }
 
-    /// As `start`, reached through a relay that sends each connection's
-    /// replies at `bytes_per_second`, smoothly from the first byte.
+    /// As `start`, throttled to `bytes_per_second` twice over: nginx's
+    /// `limit_rate` (as an origin would be configured) holds long responses
+    /// to the rate, but lets each response's first second through at full
+    /// speed; the relay in front paces every reply smoothly from the first
+    /// byte, so short ranges are slow too. `directives` must not set
+    /// `limit_rate` themselves.
     pub fn start_throttled(root: &Path, directives: &str, bytes_per_second: f64) -> Nginx {
-        let mut nginx = Self::start(root, directives);
+        // nginx takes whole bytes; a zero would turn throttling off.
+        let limit_rate = (bytes_per_second.ceil() as u64).max(1);
+        let mut nginx = Self::start(
+            root,
+            &format!("limit_rate {limit_rate};\n        {directives}"),
+        );
         nginx.throttle = Some(Throttle::start(nginx.port, bytes_per_second));
         nginx
     }
