@@ -385,9 +385,12 @@ fn reopened_torrent_resumes_where_playback_was_left() {
         "a new video starts at 0: {line}"
     );
     // A seek before the first frame would become the start position: this
-    // test wants a seek while playing.
-    if !app.log.iter().any(|line| line.contains("session: tracks")) {
-        app.wait_for_line("session: tracks", STEP_TIMEOUT);
+    // test wants a seek while playing, so it waits for the demuxed tracks
+    // (the window logs `tracks audio=[]` before them; nothing logs
+    // "session: tracks").
+    const DEMUXED_TRACKS: &str = "tracks audio=[\"";
+    if !app.log.iter().any(|line| line.contains(DEMUXED_TRACKS)) {
+        app.wait_for_line(DEMUXED_TRACKS, STEP_TIMEOUT);
     }
     activate(&desktop, WINDOW_PATH, "seek", Some("<20.0>"));
     app.wait_for_line("state=Seeking", STEP_TIMEOUT);
