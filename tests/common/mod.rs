@@ -306,25 +306,8 @@ impl Desktop {
     /// The state of an action the app exports on this desktop's bus, as
     /// GVariant text (`<1>`).
     pub fn action_state(&self, object_path: &str, action: &str) -> String {
-        let output = Command::new("gdbus")
-            .args([
-                "call",
-                "--session",
-                "--dest",
-                "io.github.piecewise.Piecewise",
-            ])
-            .args(["--object-path", object_path])
-            .args(["--method", "org.gtk.Actions.Describe", action])
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
-            .output()
-            .expect("gdbus runs (package libglib2.0-bin)");
-        assert!(
-            output.status.success(),
-            "describing {action}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
         // ((true, 'i', [<1>]),): enabled, parameter type, state.
-        let description = String::from_utf8_lossy(&output.stdout);
+        let description = self.call_actions(object_path, "Describe", &[action]);
         description
             .rsplit_once('[')
             .and_then(|(_, state)| state.split_once(']'))
