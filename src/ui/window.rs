@@ -167,6 +167,9 @@ mod imp {
         fn dispose(&self) {
             self.obj().uninhibit();
             self.obj().leave_files();
+            // The position just saved is written before the process ends;
+            // only here, as syncing waits for the settings backend.
+            gio::Settings::sync();
             // Stops the pipeline before the widgets it renders into go away.
             self.player.take();
             self.torrent.take();

@@ -246,8 +246,6 @@ impl PiecewiseWindow {
             let mut positions = PlaybackPositions::load(settings);
             if positions.remember(&playing.key, playing.position_s, playing.duration_s) {
                 positions.save(settings);
-                // Written now: the process may be about to end.
-                gio::Settings::sync();
                 tracing::info!(
                     key = %playing.key,
                     position_s = playing.position_s,
