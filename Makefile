@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gstreamer1.0-x \
 	xvfb xauth dbus-daemon dbus-x11 imagemagick fonts-dejavu-core xdotool \
-	python3-libtorrent opentracker nginx-light \
+	python3-libtorrent opentracker nginx-light openssl ca-certificates \
 	desktop-file-utils appstream xdg-utils python3-venv libglib2.0-bin shared-mime-info
 
 # Wrap GUI-capable commands in a virtual display and a D-Bus session when
