@@ -4,12 +4,13 @@
 //!
 //! On 127.0.0.1: opentracker, python3-libtorrent seeders with upload
 //! limits, and a 2-minute ~3 Mbit/s H.264/AAC MP4 with its `moov` at the
-//! end. For each scenario and policy, from engine start: the time until
+//! end. For each scenario and each row (Piecewise's three policies, then
+//! today's streaming clients), from engine start: the time until
 //! the bytes a player needs for its first frame are readable (the head up
-//! to the first video sample, and `moov`); when the player's startup rule
-//! lets playback start; the stalls of a reader that then consumes at the
+//! to the first video sample, and `moov`); when playback starts; the
+//! stalls of a reader that then consumes at the
 //! bitrate; and, in the seek scenarios, after a seek issued
-//! `SEEK_AFTER_START` (15 s) after engine start whatever the policy's
+//! `SEEK_AFTER_START` (15 s) after engine start whatever the client's
 //! state (about 10 s into the deadline policy's playback; the others may
 //! not play yet), two resume times from the seek: until the keyframe at or
 //! before 50 % is
@@ -18,11 +19,37 @@
 //! to the frame before the next one: a keyframe interval). Writes
 //! `target/bench/streaming.json`.
 //!
-//! `STREAMING_BENCH_POLICY=deadline` and `STREAMING_BENCH_SCENARIO=seek`
-//! (a part of the name) run a subset; name the test to leave out the
-//! origin benchmark:
+//! Rows, all measured by the same code through
+//! `common::realtime::MediaSource`:
+//! - `sequential`, `rarest-first`, `deadline`: Piecewise's engine with that
+//!   policy; playback starts when the player's startup rule allows it.
+//! - `libtorrent + deadlines`: python3-libtorrent as libtorrent-based
+//!   players stream (tests/peers/lt_stream.py): sequential download, the
+//!   head and tail pieces with deadline 0 first, deadlines on the pieces of
+//!   each read and a 10-s read-ahead window, cleared on seek.
+//! - `peerflix`: torrent-stream (`TORRENT_STREAM_VERSION`), the engine
+//!   peerflix is built on, with peerflix's settings (largest file selected);
+//!   reads through its `file.createReadStream({start, end})`
+//!   (tests/peers/node_stream.mjs).
+//! - `webtorrent`: WebTorrent (`WEBTORRENT_VERSION`), reads through its
+//!   `file.createReadStream({start, end})`, its default sequential strategy.
 //!
-//!     cargo test --test streaming_bench streaming_benchmark -- --ignored --nocapture
+//! Rivals have no startup rule: their playback starts when the first
+//! frame's bytes are readable (a player started at once). Each gets only
+//! the torrent's loopback tracker: DHT, LSD, PEX, UPnP, NAT-PMP, uTP and
+//! WebRTC off. The npm packages are installed at their pinned versions
+//! into target/bench/rivals on the first run (`npm install`); a rival that
+//! cannot run (no node or npm, failed install) is skipped with the reason
+//! printed.
+//!
+//! `STREAMING_BENCH_POLICY` picks rows, comma-separated, by name
+//! (`deadline`, `peerflix`, `libtorrent + deadlines` or `libtorrent`) or
+//! group (`policies`, `rivals`); `STREAMING_BENCH_SCENARIO=seek` (a part of
+//! the name) picks scenarios; name the test to leave out the origin
+//! benchmark:
+//!
+//!     STREAMING_BENCH_POLICY=deadline,rivals \
+//!         cargo test --test streaming_bench streaming_benchmark -- --ignored --nocapture
 //!
 //! `RUST_LOG=piecewise::engine::torrent=trace,streaming_bench=info` adds
 //! the engine's timeline on stderr (stream demands, requests per peer,
@@ -39,14 +66,16 @@
 mod common;
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::nginx::Nginx;
 use common::opentracker::Opentracker;
 use common::peers::{Peer, create_torrent, create_torrent_with_web_seeds, libtorrent};
-use common::realtime::play_until;
+use common::realtime::{MediaSource, play_until};
+use common::rivals::{Driver, Rival, TORRENT_STREAM_VERSION, WEBTORRENT_VERSION};
 use piecewise::engine::events::TorrentEvent;
-use piecewise::engine::handle::{Engine, EngineConfig, TorrentSource};
+use piecewise::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
 use piecewise::engine::metainfo::Metainfo;
 use piecewise::engine::picker::startup::{self, StartupInput};
 use piecewise::engine::picker::{DeadlineParams, Policy};
@@ -69,6 +98,8 @@ const START_POLL: Duration = piecewise::player::session::TICK;
 
 /// Byte ranges a player needs, read from the MP4's boxes.
 struct Mp4Layout {
+    /// The whole file.
+    length: u64,
     /// `moov`: the index, at the end.
     moov: (u64, u64),
     /// Start of the file up to the end of the first video sample.
@@ -174,6 +205,23 @@ fn streaming_benchmark_per_policy_and_scenario() {
         ("rarest-first", Policy::RarestFirst),
         ("deadline", Policy::Deadline(DeadlineParams::default())),
     ];
+    let rows: Vec<Row> = policies
+        .into_iter()
+        .filter(|(name, _)| row_chosen(name, false))
+        .map(|(name, policy)| Row::Policy(name, policy))
+        .chain(
+            Rival::ALL
+                .into_iter()
+                .filter(|rival| row_chosen(rival.name(), true))
+                .map(Row::Rival),
+        )
+        .collect();
+    if rows.iter().any(|row| matches!(row, Row::Rival(_))) {
+        println!(
+            "rivals: python3-libtorrent {}, torrent-stream {TORRENT_STREAM_VERSION} (peerflix), webtorrent {WEBTORRENT_VERSION}",
+            libtorrent_version()
+        );
+    }
     let chosen = |variable: &str, name: &str| {
         std::env::var(variable).map_or(true, |wanted| name.contains(wanted.as_str()))
     };
@@ -182,16 +230,35 @@ fn streaming_benchmark_per_policy_and_scenario() {
         .enable_all()
         .build()
         .unwrap();
+    let mut skipped: Vec<&str> = Vec::new();
     let mut results = Vec::new();
     let scenarios = scenarios
         .iter()
         .filter(|s| chosen("STREAMING_BENCH_SCENARIO", s.name));
     for scenario in scenarios {
-        for &(name, policy) in &policies {
-            if !chosen("STREAMING_BENCH_POLICY", name) {
-                continue;
-            }
+        for row in &rows {
             let run_dir = tempfile::tempdir().unwrap();
+            let (name, contender) = match *row {
+                Row::Policy(name, policy) => (name, Contender::Policy(policy)),
+                Row::Rival(rival) => {
+                    let name = rival.name();
+                    if skipped.contains(&name) {
+                        continue;
+                    }
+                    // Loaded before the clock starts, as an engine is.
+                    let driver = rival
+                        .command(&torrent, &run_dir.path().join("download"))
+                        .and_then(|command| Driver::spawn(command, name));
+                    match driver {
+                        Ok(driver) => (name, Contender::Rival(driver)),
+                        Err(error) => {
+                            println!("skipped {name}: {error:#}");
+                            skipped.push(name);
+                            continue;
+                        }
+                    }
+                }
+            };
             let seeders = start_seeders(scenario.seeder_limits, &torrent, &seed_dir);
             let result = runtime.block_on(run(
                 run_dir.path(),
@@ -200,7 +267,7 @@ fn streaming_benchmark_per_policy_and_scenario() {
                 bitrate,
                 *scenario,
                 name,
-                policy,
+                contender,
             ));
             print_row(&result);
             results.push(result);
@@ -209,6 +276,31 @@ fn streaming_benchmark_per_policy_and_scenario() {
     }
     print_table(&results);
     write_json(&results, bytes.len() as u64, bitrate);
+}
+
+/// Whether `STREAMING_BENCH_POLICY` (comma-separated; unset: every row)
+/// picks the row `name`: by its name, its first word (`libtorrent`), or
+/// its group (`policies`, `rivals`).
+fn row_chosen(name: &str, rival: bool) -> bool {
+    let Ok(wanted) = std::env::var("STREAMING_BENCH_POLICY") else {
+        return true;
+    };
+    let group = if rival { "rivals" } else { "policies" };
+    wanted
+        .split(',')
+        .map(str::trim)
+        .any(|w| w == name || w == group || name.split(' ').next() == Some(w))
+}
+
+/// The python3-libtorrent version the seeders and the libtorrent rival use.
+fn libtorrent_version() -> String {
+    std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import libtorrent; print(libtorrent.__version__)"])
+        .output()
+        .map_or_else(
+            |e| e.to_string(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        )
 }
 
 /// libtorrent seeders of `torrent`, one per upload limit (0: unlimited),
@@ -297,7 +389,7 @@ fn origin_benchmark_thin_swarm_with_and_without_a_throttled_origin() {
             bitrate,
             scenario,
             name,
-            policy,
+            Contender::Policy(policy),
         ));
         let origin_share = (nginx.bytes_sent() - sent_before) as f64 / bytes.len() as f64;
         print_row(&result);
@@ -353,179 +445,305 @@ async fn plain_http_download(url: &str, layout: &Mp4Layout) -> (f64, f64) {
     (first_frame, started.elapsed().as_secs_f64())
 }
 
+/// A row of the table: a policy of Piecewise's engine or a rival client.
+#[derive(Clone, Copy)]
+enum Row {
+    Policy(&'static str, Policy),
+    Rival(Rival),
+}
+
+/// What a run measures: Piecewise's engine with a policy, or a rival
+/// client's driver, already loaded.
+enum Contender {
+    Policy(Policy),
+    Rival(Driver),
+}
+
 async fn run(
     dir: &Path,
     torrent: &Path,
     layout: &Mp4Layout,
     bitrate: f64,
     scenario: Scenario<'_>,
-    policy_name: &'static str,
-    policy: Policy,
+    name: &'static str,
+    contender: Contender,
 ) -> RunResult {
-    let started = Instant::now();
-    let mut config = EngineConfig::new(dir.join("download"));
-    config.listen_ip = [127, 0, 0, 1].into();
-    config.policy = policy;
-    let engine = Engine::start(config).await.unwrap();
-    // Connection set-up bounds the first frame too: no policy can ask for
-    // a byte before the first peer has shaken hands.
-    let events = engine.events();
-    let first_peer = tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
-            if matches!(event.kind, TorrentEvent::PeerConnected(_)) {
-                return Some(started.elapsed());
-            }
-        }
-        None
-    });
-    let handle = engine
-        .add_torrent(TorrentSource::File(torrent.to_path_buf()))
-        .await
-        .unwrap();
-    let stream = handle.open_stream(0).unwrap();
-    let length = stream.len();
-
-    // As qtdemux starts: the first box headers, `moov` at the end, then
-    // the first samples.
-    let first_frame = async {
-        stream.read_at(0, 4096).await.unwrap();
-        stream
-            .read_at(layout.moov.0, (layout.moov.1 - layout.moov.0) as usize)
-            .await
-            .unwrap();
-        stream
-            .read_at(layout.head.0, (layout.head.1 - layout.head.0) as usize)
-            .await
-            .unwrap();
-        started.elapsed()
+    let run = Run {
+        layout,
+        bitrate,
+        scenario,
+        name,
     };
-    // Everything before the seek stops at the seek, whatever its state.
-    let cut = started
-        + if scenario.seek {
-            SEEK_AFTER_START
-        } else {
-            RUN_LIMIT
-        };
-    let first_frame = tokio::time::timeout_at(cut.into(), first_frame).await.ok();
-
-    let limited: f64 = scenario.seeder_limits.iter().sum();
-    let mut stalls = common::realtime::Stalls::default();
-    let mut playback_start = None;
-    let mut seek_resume = None;
-    let mut keyframe_resume = None;
-    if first_frame.is_some() {
-        // The demuxer now knows the duration: the player sends the bitrate
-        // and waits for its startup rule, as the playback session does.
-        stream.set_playback(bitrate, true);
-        let can_start = wait_for_startup_rule(&handle, &stream, bitrate, started);
-        if tokio::time::timeout_at(cut.into(), can_start).await.is_ok() {
-            playback_start = Some(started.elapsed());
+    match contender {
+        Contender::Policy(policy) => {
+            let started = Instant::now();
+            let engine = EngineRun::start(dir, torrent, policy).await;
+            run.measure(&engine, started).await
         }
-    }
-    if playback_start.is_some() {
-        // The reader stops early once the rest is there: nothing can stall.
-        stalls = play_until(&stream, 0, length, bitrate, cut).await;
-    }
-    if scenario.seek {
-        tokio::time::sleep_until(cut.into()).await;
-        tracing::info!("seek to 50 %");
-        stream.reset_read_heads();
-        let seeked = Instant::now();
-        for ((start, end), resume) in [
-            (layout.seek_keyframe, &mut keyframe_resume),
-            (layout.seek, &mut seek_resume),
-        ] {
-            let left = RUN_LIMIT.saturating_sub(started.elapsed());
-            let read = stream.read_at(start, (end - start) as usize);
-            let resumed = tokio::time::timeout(left, read).await;
-            *resume = resumed.ok().map(|_| seeked.elapsed().as_secs_f64());
-            tracing::info!(?resume, "seek read done");
+        Contender::Rival(driver) => {
+            let started = driver.start();
+            run.measure(&driver, started).await
         }
-        for (offset, waited) in stalls.offsets.iter().zip(&stalls.durations) {
-            println!(
-                "    stall at {:.1} s of media: {:.2} s",
-                *offset as f64 / bitrate,
-                waited.as_secs_f64()
-            );
-        }
-    }
-
-    // Unlimited seeders: the rate is what this run achieved for the file.
-    let swarm_rate = if limited > 0.0 {
-        limited
-    } else {
-        let mut stats = handle.stats_watch();
-        let left = RUN_LIMIT.saturating_sub(started.elapsed());
-        let _ = tokio::time::timeout(
-            left,
-            stats.wait_for(|s| s.state == piecewise::engine::events::TorrentState::Seeding),
-        )
-        .await;
-        length as f64 / started.elapsed().as_secs_f64()
-    };
-    let pieces_bytes = |ranges: &[(u64, u64)]| -> f64 {
-        let mut pieces: Vec<u64> = ranges
-            .iter()
-            .flat_map(|&(s, e)| s / u64::from(PIECE)..=(e - 1) / u64::from(PIECE))
-            .collect();
-        pieces.sort_unstable();
-        pieces.dedup();
-        (pieces.len() as u64 * u64::from(PIECE)).min(length) as f64
-    };
-    // Finished long ago unless no peer ever came.
-    first_peer.abort();
-    let set_up = first_peer
-        .await
-        .ok()
-        .flatten()
-        .map_or(0.0, |d| d.as_secs_f64());
-    let first_frame_limit = pieces_bytes(&[layout.head, layout.moov]) / swarm_rate;
-    let seek_limit = scenario
-        .seek
-        .then(|| pieces_bytes(&[layout.seek]) / swarm_rate);
-    let keyframe_limit = scenario
-        .seek
-        .then(|| pieces_bytes(&[layout.seek_keyframe]) / swarm_rate);
-    RunResult {
-        scenario: scenario.name,
-        policy: policy_name,
-        swarm_rate,
-        first_frame: first_frame.map(|d| d.as_secs_f64()),
-        first_frame_limit,
-        set_up,
-        playback_start: playback_start.map(|d| d.as_secs_f64()),
-        stalls: stalls.count(),
-        stall_secs: stalls.total().as_secs_f64(),
-        seek_resume,
-        seek_limit,
-        keyframe_resume,
-        keyframe_limit,
     }
 }
 
-/// Returns once the player's startup rule lets playback start from the
-/// beginning: the buffer covers max(margin, D·(1 − r/b)).
-async fn wait_for_startup_rule(
-    handle: &piecewise::engine::handle::TorrentHandle,
-    stream: &FileStream,
+/// A client under measurement, read through [`MediaSource`] like the
+/// real-time reader reads it.
+trait Contestant: MediaSource {
+    /// Returns once this client's player would start playing from the
+    /// beginning.
+    async fn wait_for_start(&self, bitrate: f64, started: Instant);
+    /// The player seeks: the read heads are forgotten.
+    fn seek(&self);
+    /// Returns once the whole file is verified.
+    async fn wait_complete(&self);
+    /// When the first peer connected.
+    fn first_peer(&self) -> Option<Instant>;
+}
+
+/// Piecewise's engine streaming the torrent's first file.
+struct EngineRun {
+    _engine: Engine,
+    handle: TorrentHandle,
+    stream: FileStream,
+    first_peer: Arc<OnceLock<Instant>>,
+}
+
+impl EngineRun {
+    async fn start(dir: &Path, torrent: &Path, policy: Policy) -> EngineRun {
+        let mut config = EngineConfig::new(dir.join("download"));
+        config.listen_ip = [127, 0, 0, 1].into();
+        config.policy = policy;
+        let engine = Engine::start(config).await.unwrap();
+        // Connection set-up bounds the first frame too: no policy can ask
+        // for a byte before the first peer has shaken hands.
+        let events = engine.events();
+        let first_peer = Arc::new(OnceLock::new());
+        let seen = first_peer.clone();
+        tokio::spawn(async move {
+            while let Ok(event) = events.recv().await {
+                if matches!(event.kind, TorrentEvent::PeerConnected(_)) {
+                    let _ = seen.set(Instant::now());
+                    return;
+                }
+            }
+        });
+        let handle = engine
+            .add_torrent(TorrentSource::File(torrent.to_path_buf()))
+            .await
+            .unwrap();
+        let stream = handle.open_stream(0).unwrap();
+        EngineRun {
+            _engine: engine,
+            handle,
+            stream,
+            first_peer,
+        }
+    }
+}
+
+impl MediaSource for EngineRun {
+    async fn read(&self, offset: u64, len: usize) -> anyhow::Result<()> {
+        self.stream.read(offset, len).await
+    }
+
+    async fn is_available(&self, offset: u64, len: usize) -> bool {
+        self.stream.is_available(offset, len)
+    }
+
+    fn set_playback(&self, bytes_per_second: f64) {
+        self.stream.set_playback(bytes_per_second, true);
+    }
+}
+
+impl Contestant for EngineRun {
+    /// The player's startup rule: the buffer covers max(margin, D·(1 − r/b)).
+    async fn wait_for_start(&self, bitrate: f64, started: Instant) {
+        let mut poll = tokio::time::interval(START_POLL);
+        loop {
+            poll.tick().await;
+            let stats = self.handle.stats();
+            let buffered = self.stream.verified_len_from(0);
+            let input = StartupInput {
+                download_bytes_per_second: stats.download_rate,
+                rate_measured_secs: started.elapsed().as_secs_f64(),
+                media_bytes_per_second: bitrate,
+                remaining_secs: MEDIA_SECS as f64,
+                buffered_secs: buffered as f64 / bitrate,
+                safety_margin_secs: SAFETY_MARGIN_S,
+            };
+            if startup::can_start_now(&input) || buffered == self.stream.len() {
+                return;
+            }
+        }
+    }
+
+    fn seek(&self) {
+        self.stream.reset_read_heads();
+    }
+
+    async fn wait_complete(&self) {
+        let mut stats = self.handle.stats_watch();
+        let _ = stats
+            .wait_for(|s| s.state == piecewise::engine::events::TorrentState::Seeding)
+            .await;
+    }
+
+    fn first_peer(&self) -> Option<Instant> {
+        self.first_peer.get().copied()
+    }
+}
+
+impl Contestant for Driver {
+    /// Rivals have no startup rule: their player starts at once, so
+    /// playback starts when the first frame's bytes are readable.
+    async fn wait_for_start(&self, _bitrate: f64, _started: Instant) {}
+
+    fn seek(&self) {
+        Driver::seek(self);
+    }
+
+    async fn wait_complete(&self) {
+        if let Err(error) = self.complete().await {
+            println!("    {error:#}");
+        }
+    }
+
+    fn first_peer(&self) -> Option<Instant> {
+        Driver::first_peer(self)
+    }
+}
+
+/// One scenario's measurements of one client.
+struct Run<'a> {
+    layout: &'a Mp4Layout,
     bitrate: f64,
-    started: Instant,
-) {
-    let mut poll = tokio::time::interval(START_POLL);
-    loop {
-        poll.tick().await;
-        let stats = handle.stats();
-        let buffered = stream.verified_len_from(0);
-        let input = StartupInput {
-            download_bytes_per_second: stats.download_rate,
-            rate_measured_secs: started.elapsed().as_secs_f64(),
-            media_bytes_per_second: bitrate,
-            remaining_secs: MEDIA_SECS as f64,
-            buffered_secs: buffered as f64 / bitrate,
-            safety_margin_secs: SAFETY_MARGIN_S,
+    scenario: Scenario<'a>,
+    name: &'static str,
+}
+
+impl Run<'_> {
+    async fn measure(&self, client: &impl Contestant, started: Instant) -> RunResult {
+        let Run {
+            layout,
+            bitrate,
+            scenario,
+            name,
+        } = *self;
+        let length = layout.length;
+        // As qtdemux starts: the first box headers, `moov` at the end, then
+        // the first samples.
+        let first_frame = async {
+            for (start, end) in [(0, 4096), layout.moov, layout.head] {
+                if let Err(error) = client.read(start, (end - start) as usize).await {
+                    println!("    {name}: {error:#}");
+                    return None;
+                }
+            }
+            Some(started.elapsed())
         };
-        if startup::can_start_now(&input) || buffered == stream.len() {
-            return;
+        // Everything before the seek stops at the seek, whatever its state.
+        let cut = started
+            + if scenario.seek {
+                SEEK_AFTER_START
+            } else {
+                RUN_LIMIT
+            };
+        let first_frame = tokio::time::timeout_at(cut.into(), first_frame)
+            .await
+            .ok()
+            .flatten();
+
+        let limited: f64 = scenario.seeder_limits.iter().sum();
+        let mut stalls = common::realtime::Stalls::default();
+        let mut playback_start = None;
+        let mut seek_resume = None;
+        let mut keyframe_resume = None;
+        if first_frame.is_some() {
+            // The demuxer now knows the duration: the player sends the
+            // bitrate and waits for its startup rule, as the playback
+            // session does.
+            client.set_playback(bitrate);
+            let can_start = client.wait_for_start(bitrate, started);
+            if tokio::time::timeout_at(cut.into(), can_start).await.is_ok() {
+                playback_start = Some(started.elapsed());
+            }
+        }
+        if playback_start.is_some() {
+            // The reader stops early once the rest is there: nothing can
+            // stall.
+            stalls = play_until(client, 0, length, bitrate, cut).await;
+        }
+        if scenario.seek {
+            tokio::time::sleep_until(cut.into()).await;
+            tracing::info!("seek to 50 %");
+            client.seek();
+            let seeked = Instant::now();
+            for ((start, end), resume) in [
+                (layout.seek_keyframe, &mut keyframe_resume),
+                (layout.seek, &mut seek_resume),
+            ] {
+                let left = RUN_LIMIT.saturating_sub(started.elapsed());
+                let read = client.read(start, (end - start) as usize);
+                let resumed = tokio::time::timeout(left, read).await;
+                *resume = match resumed {
+                    Ok(Ok(())) => Some(seeked.elapsed().as_secs_f64()),
+                    _ => None,
+                };
+                tracing::info!(?resume, "seek read done");
+            }
+            for (offset, waited) in stalls.offsets.iter().zip(&stalls.durations) {
+                println!(
+                    "    stall at {:.1} s of media: {:.2} s",
+                    *offset as f64 / bitrate,
+                    waited.as_secs_f64()
+                );
+            }
+        }
+
+        // Unlimited seeders: the rate is what this run achieved for the
+        // file.
+        let swarm_rate = if limited > 0.0 {
+            limited
+        } else {
+            let left = RUN_LIMIT.saturating_sub(started.elapsed());
+            let _ = tokio::time::timeout(left, client.wait_complete()).await;
+            length as f64 / started.elapsed().as_secs_f64()
+        };
+        let pieces_bytes = |ranges: &[(u64, u64)]| -> f64 {
+            let mut pieces: Vec<u64> = ranges
+                .iter()
+                .flat_map(|&(s, e)| s / u64::from(PIECE)..=(e - 1) / u64::from(PIECE))
+                .collect();
+            pieces.sort_unstable();
+            pieces.dedup();
+            (pieces.len() as u64 * u64::from(PIECE)).min(length) as f64
+        };
+        // Connected long ago unless no peer ever came.
+        let set_up = client
+            .first_peer()
+            .map_or(0.0, |at| (at - started).as_secs_f64());
+        let first_frame_limit = pieces_bytes(&[layout.head, layout.moov]) / swarm_rate;
+        let seek_limit = scenario
+            .seek
+            .then(|| pieces_bytes(&[layout.seek]) / swarm_rate);
+        let keyframe_limit = scenario
+            .seek
+            .then(|| pieces_bytes(&[layout.seek_keyframe]) / swarm_rate);
+        RunResult {
+            scenario: scenario.name,
+            policy: name,
+            swarm_rate,
+            first_frame: first_frame.map(|d| d.as_secs_f64()),
+            first_frame_limit,
+            set_up,
+            playback_start: playback_start.map(|d| d.as_secs_f64()),
+            stalls: stalls.count(),
+            stall_secs: stalls.total().as_secs_f64(),
+            seek_resume,
+            seek_limit,
+            keyframe_resume,
+            keyframe_limit,
         }
     }
 }
@@ -677,6 +895,7 @@ fn mp4_layout(data: &[u8]) -> Mp4Layout {
         .find(|&&k| k > half)
         .map_or(count - 1, |&next| next - 1);
     Mp4Layout {
+        length: data.len() as u64,
         moov: (moov.0 as u64, moov.1 as u64),
         head: (0, offsets[0] + sizes[0]),
         seek: (offsets[keyframe], offsets[target] + sizes[target]),

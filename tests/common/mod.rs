@@ -7,6 +7,7 @@ pub mod nginx;
 pub mod opentracker;
 pub mod peers;
 pub mod realtime;
+pub mod rivals;
 pub mod swarm;
 pub mod throttle;
 pub mod tls;
