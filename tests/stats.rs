@@ -347,6 +347,7 @@ mod charts {
 mod verbs {
     use super::{BASELINE, SLOW, record};
     use piecewise::stats::export;
+    use std::ffi::OsStr;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Output};
 
@@ -359,14 +360,14 @@ mod verbs {
         })
     }
 
-    fn piecewise(args: &[&std::ffi::OsStr]) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_piecewise"))
-            .args(args)
-            .output()
-            .expect("piecewise runs");
+    /// Runs `piecewise stats VERB ARGS…` and asserts it succeeds.
+    fn stats(verb: &str, args: &[&dyn AsRef<OsStr>]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
+        command.arg("stats").arg(verb).args(args);
+        let output = command.output().expect("piecewise runs");
         assert!(
             output.status.success(),
-            "piecewise {args:?} failed: {}",
+            "{command:?} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         output
@@ -377,33 +378,29 @@ mod verbs {
         let dir = tempfile::tempdir().expect("temp dir");
         let [first, second] = two_runs(dir.path());
         let png = dir.path().join("compare.png");
-        piecewise(&[
-            "stats".as_ref(),
-            "plot".as_ref(),
-            first.as_os_str(),
-            second.as_os_str(),
-            "-o".as_ref(),
-            png.as_os_str(),
-            "--width".as_ref(),
-            "1000".as_ref(),
-            "--height".as_ref(),
-            "700".as_ref(),
-        ]);
+        stats(
+            "plot",
+            &[
+                &first,
+                &second,
+                &"-o",
+                &png,
+                &"--width",
+                &"1000",
+                &"--height",
+                &"700",
+            ],
+        );
         let image = image::open(&png).expect("a PNG").to_rgb8();
         assert_eq!(image.dimensions(), (1000, 700));
 
         let svg = dir.path().join("buffer.svg");
-        piecewise(&[
-            "stats".as_ref(),
-            "plot".as_ref(),
-            first.as_os_str(),
-            second.as_os_str(),
-            "-o".as_ref(),
-            svg.as_os_str(),
-            "--chart".as_ref(),
-            "buffer".as_ref(),
-            "--dark".as_ref(),
-        ]);
+        stats(
+            "plot",
+            &[
+                &first, &second, &"-o", &svg, &"--chart", &"buffer", &"--dark",
+            ],
+        );
         let svg = std::fs::read_to_string(&svg).expect("reads");
         assert!(svg.contains("Buffer ahead"));
         assert!(svg.contains("deadline buffer") && svg.contains("sequential buffer"));
@@ -414,12 +411,7 @@ mod verbs {
     fn stats_table_prints_one_aligned_column_per_run() {
         let dir = tempfile::tempdir().expect("temp dir");
         let [first, second] = two_runs(dir.path());
-        let output = piecewise(&[
-            "stats".as_ref(),
-            "table".as_ref(),
-            first.as_os_str(),
-            second.as_os_str(),
-        ]);
+        let output = stats("table", &[&first, &second]);
         let table = String::from_utf8(output.stdout).expect("utf-8");
         let lines: Vec<&str> = table.lines().collect();
         let header: Vec<&str> = lines[0].split_whitespace().collect();
@@ -446,13 +438,7 @@ mod verbs {
         let dir = tempfile::tempdir().expect("temp dir");
         let [first, _] = two_runs(dir.path());
         let csv = dir.path().join("baseline.csv");
-        piecewise(&[
-            "stats".as_ref(),
-            "csv".as_ref(),
-            first.as_os_str(),
-            "-o".as_ref(),
-            csv.as_os_str(),
-        ]);
+        stats("csv", &[&first, &"-o", &csv]);
         let run = export::read_json(&first).expect("reads");
         let text = std::fs::read_to_string(&csv).expect("reads");
         let lines: Vec<&str> = text.lines().collect();

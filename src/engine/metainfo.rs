@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -74,6 +75,15 @@ impl Info {
         let end = (start + u64::from(self.piece_length)).min(self.total_length);
         end.saturating_sub(start) as u32
     }
+}
+
+/// The pieces holding any byte of `bytes`, in a torrent of pieces of
+/// `piece_length` bytes: empty for no bytes or a zero piece length.
+pub fn pieces_holding(bytes: Range<u64>, piece_length: u64) -> Range<u64> {
+    if bytes.is_empty() || piece_length == 0 {
+        return 0..0;
+    }
+    bytes.start / piece_length..(bytes.end - 1) / piece_length + 1
 }
 
 /// A whole `.torrent`: the info dictionary plus where to find peers.
@@ -1067,5 +1077,13 @@ mod tests {
             bytes.truncate(rng.gen_range(bytes.len() / 2..=bytes.len()));
             let _ = Metainfo::from_bytes(&bytes);
         }
+    }
+    #[test]
+    fn pieces_holding_a_byte_range_include_both_partial_ends() {
+        assert_eq!(pieces_holding(0..400, 100), 0..4);
+        assert_eq!(pieces_holding(150..350, 100), 1..4);
+        assert_eq!(pieces_holding(250..251, 100), 2..3);
+        assert_eq!(pieces_holding(100..100, 100), 0..0);
+        assert_eq!(pieces_holding(0..400, 0), 0..0);
     }
 }

@@ -8,6 +8,7 @@
 //! GTK thread; drawing is a handful of rectangles in `snapshot`.
 
 use crate::engine::events::PieceState;
+use crate::engine::metainfo::pieces_holding;
 use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 use gtk::{gdk, glib, graphene};
@@ -37,12 +38,7 @@ pub fn piece_fractions(
     let Some(file_end) = file_offset.checked_add(file_length) else {
         return ranges;
     };
-    if piece_length == 0 || file_length == 0 {
-        return ranges;
-    }
-    let first = file_offset / piece_length;
-    let last = (file_end - 1) / piece_length;
-    for piece in first..=last {
+    for piece in pieces_holding(file_offset..file_end, piece_length) {
         let Ok(index) = u32::try_from(piece) else {
             break;
         };

@@ -7,7 +7,7 @@ use gtk::subclass::prelude::*;
 use gtk::{gdk, glib, graphene};
 
 use crate::engine::events::PieceState;
-use crate::engine::metainfo::Info;
+use crate::engine::metainfo::{Info, pieces_holding};
 
 /// Largest cell side, logical pixels: a short file's few pieces stay
 /// readable squares instead of filling the widget.
@@ -40,18 +40,20 @@ impl PieceView {
         let Some(entry) = info.files.get(file) else {
             return Self::default();
         };
-        let piece_length = u64::from(info.piece_length.max(1));
-        let first = entry.offset / piece_length;
-        let last = (entry.offset + entry.length.saturating_sub(1)) / piece_length;
+        let piece_length = u64::from(info.piece_length);
+        let file_end = entry.offset.saturating_add(entry.length);
+        let pieces = pieces_holding(entry.offset..file_end, piece_length);
         let index = |piece: u64| usize::try_from(piece).unwrap_or(usize::MAX);
         let states = all
-            .get(index(first)..index(last + 1).min(all.len()))
+            .get(index(pieces.start)..index(pieces.end).min(all.len()))
             .unwrap_or_default()
             .to_vec();
+        // Some states means some pieces: a non-empty file, pieces of some length.
         let playhead = playhead_byte
+            .filter(|_| !states.is_empty())
             .map(|byte| {
-                let byte = byte.min(entry.length.saturating_sub(1));
-                index((entry.offset + byte) / piece_length - first)
+                let byte = entry.offset.saturating_add(byte).min(file_end - 1);
+                index(byte / piece_length - pieces.start)
             })
             .filter(|&piece| piece < states.len());
         Self { states, playhead }
