@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::peers::{create_torrent, write_data};
+use common::nginx::Nginx;
+use common::peers::{create_torrent, create_torrent_with_web_seeds, write_data};
 use common::playbin_plays_to_eos;
 use common::swarm::{PIECE, Swarm};
 use piecewise::engine::limits::{HTTP_HEADER_READ_TIMEOUT, MAX_HTTP_CONNECTIONS};
@@ -295,6 +296,51 @@ fn serve_without_peers(dir: &Path) -> Server {
     let torrent = dir.join("clip.torrent");
     create_torrent(&data, &torrent, PIECE, &[]);
     Server::start(dir, &torrent, &[])
+}
+
+#[test]
+fn serve_says_which_web_seed_it_dropped_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("origin/clip.mp4");
+    write_data(&data, 300_000, 7);
+    // `max_ranges 0`: nginx answers every range request with the whole file.
+    let nginx = Nginx::start(&dir.path().join("origin"), "max_ranges 0;");
+    let torrent = dir.path().join("clip.torrent");
+    let url = nginx.url("clip.mp4");
+    create_torrent_with_web_seeds(&data, &torrent, PIECE, &[], std::slice::from_ref(&url));
+    let download_dir = dir.path().join("download");
+    let server = Server::start_with(dir.path(), &torrent, &[], |command| {
+        command
+            .args(["--origin", "always", "--download-dir"])
+            .arg(download_dir)
+            // The verb's own lines only, not the engine's log.
+            .env("RUST_LOG", "off");
+    });
+    // A player's request, left waiting: demand for the origin.
+    let mut player = TcpStream::connect(server.addr).unwrap();
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.file_path(),
+        server.addr
+    );
+    player.write_all(request.as_bytes()).unwrap();
+    let expected = format!(
+        "dropped web seed {url}: the server ignored the byte range and sent the whole file"
+    );
+    let log = dir.path().join("serve.log");
+    let deadline = Instant::now() + TIMEOUT;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .any(|line| line == expected)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no {expected:?} in\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

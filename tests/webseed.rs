@@ -18,7 +18,7 @@ use common::peers::{
     write_multi_file_data,
 };
 use common::tls::ServerCertificate;
-use common::{TEN_SECONDS, play_headless, run_on_torrent, ten_second_video, write_video};
+use common::{TEN_SECONDS, output_within, play_headless, ten_second_video, write_video};
 use piecewise::engine::events::{TorrentEvent, TorrentState, TorrentStats};
 use piecewise::engine::handle::{Engine, EngineConfig, OriginUse, TorrentSource};
 use piecewise::engine::limits::{
@@ -386,10 +386,12 @@ fn thin_swarm_plus_origin_plays_without_stall_and_origin_serves_under_half() {
     assert!(served < size / 2, "nginx sent {served} of {size} bytes");
 }
 
-/// `piecewise download --origin always` of `torrent` into `dir/download`
-/// from `peers` and its web seeds, trusting the CA bundle `ca_file` (or
-/// the system's roots): its output once it exits.
-fn download_with_cli(
+/// `piecewise VERB --origin always` (`download` or `cat`) of `torrent`
+/// into `dir/download` from `peers` and its web seeds, trusting the CA
+/// bundle `ca_file` (or the system's roots): its output once it exits.
+/// The engine's log is off: what it prints is the verb's own.
+fn run_cli(
+    verb: &str,
     dir: &Path,
     torrent: &Path,
     peers: &[String],
@@ -397,15 +399,31 @@ fn download_with_cli(
 ) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_piecewise"));
     command
-        .args(["download", "--listen-ip", "127.0.0.1", "--no-dht"])
+        .args([verb, "--listen-ip", "127.0.0.1", "--no-dht"])
         .args(["--origin", "always", "--download-dir"])
         .arg(dir.join("download"))
-        .env_remove("SSL_CERT_DIR");
+        .env_remove("SSL_CERT_DIR")
+        .env("RUST_LOG", "off");
     match ca_file {
         Some(file) => command.env("SSL_CERT_FILE", file),
         None => command.env_remove("SSL_CERT_FILE"),
     };
-    run_on_torrent(command, peers, torrent, DOWNLOAD_TIMEOUT)
+    for peer in peers {
+        command.arg("--peer").arg(peer);
+    }
+    let output = output_within(command.arg(torrent), DOWNLOAD_TIMEOUT);
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// The lines of `output`'s stderr that say the web seed `url` was dropped,
+/// without the "dropped web seed URL: " part.
+fn drop_reasons_printed(output: &std::process::Output, url: &str) -> Vec<String> {
+    let prefix = format!("dropped web seed {url}: ");
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix).map(str::to_owned))
+        .collect()
 }
 
 #[test]
@@ -418,7 +436,7 @@ fn https_web_seed_with_a_certificate_from_a_trusted_ca_downloads_and_verifies() 
     let torrent = dir.path().join("film.torrent");
     create_torrent_with_web_seeds(&data, &torrent, 64 * 1024, &[], &[nginx.url("film.bin")]);
     // The CA is trusted only through SSL_CERT_FILE, as a system bundle.
-    let output = download_with_cli(dir.path(), &torrent, &[], Some(&certificate.ca));
+    let output = run_cli("download", dir.path(), &torrent, &[], Some(&certificate.ca));
     assert!(output.status.success(), "{}", nginx.error_log());
     assert_downloaded(dir.path(), "film.bin", &data);
     assert!(whole_file_answers(&nginx).is_empty());
@@ -445,20 +463,46 @@ fn https_web_seed_with_an_untrusted_certificate_is_dropped_and_a_libtorrent_seed
         &["--upload-limit".into(), "300000".into()],
     );
     // The system's roots only: nobody vouches for a self-signed origin.
-    let output = download_with_cli(dir.path(), &torrent, &[seeder.addr.to_string()], None);
+    let peers = [seeder.addr.to_string()];
+    let output = run_cli("download", dir.path(), &torrent, &peers, None);
     assert!(output.status.success());
-    let log = String::from_utf8_lossy(&output.stderr);
-    let dropped = log
-        .lines()
-        .find(|line| line.contains("web seed dropped"))
-        .expect("the web seed is dropped");
+    let reasons = drop_reasons_printed(&output, &nginx.url("film.bin"));
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(
-        dropped.contains("invalid peer certificate: UnknownIssuer"),
-        "{dropped}"
+        reasons[0].contains("invalid peer certificate: UnknownIssuer"),
+        "{reasons:?}"
     );
     assert_downloaded(dir.path(), "film.bin", &data);
     // The handshake failed: nginx served no byte.
     assert_eq!(nginx.bytes_sent(), 0);
+}
+
+#[test]
+fn download_and_cat_say_which_web_seed_they_dropped_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // A name `cat` takes for the video it streams.
+    let data = dir.path().join("origin/film.mp4");
+    write_data(&data, 1_500_001, 3);
+    // `max_ranges 0`: nginx answers every range request with the whole file.
+    let (nginx, torrent) =
+        web_seeded_torrent(dir.path(), &data, 64 * 1024, "film.mp4", "max_ranges 0;");
+    // Slow enough that the origin answers before the seeder is done.
+    let seeder = libtorrent(
+        "seed",
+        &torrent,
+        &dir.path().join("origin"),
+        &["--upload-limit".into(), "300000".into()],
+    );
+    let peers = [seeder.addr.to_string()];
+    for verb in ["download", "cat"] {
+        let output = run_cli(verb, &dir.path().join(verb), &torrent, &peers, None);
+        assert!(output.status.success(), "{verb} failed");
+        assert_eq!(
+            drop_reasons_printed(&output, &nginx.url("film.mp4")),
+            ["the server ignored the byte range and sent the whole file"],
+            "{verb}"
+        );
+    }
 }
 
 fn finished_and_web_seed_dropped(events: &[TorrentEvent]) -> bool {

@@ -26,7 +26,8 @@ pub struct CatArgs {
 
 pub fn run(args: CatArgs) -> anyhow::Result<ExitCode> {
     progress::runtime()?.block_on(async {
-        let (_engine, torrent, file) = args.source.start(PolicyName::Sequential.policy()).await?;
+        let (engine, torrent, file) = args.source.start(PolicyName::Sequential.policy()).await?;
+        tokio::spawn(progress::report_events(engine.events(), |_| {}));
         let stream = torrent.open_stream(file.index)?;
         let mut stdout = tokio::io::stdout();
         let mut rate = ConsumptionRate::new(None, Instant::now());

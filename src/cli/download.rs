@@ -30,7 +30,7 @@ pub struct DownloadArgs {
 
 pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
     progress::runtime()?.block_on(async {
-        let (_engine, torrent) = progress::start(
+        let (engine, torrent) = progress::start(
             &args.swarm,
             &args.download_dir,
             args.origin,
@@ -39,6 +39,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
             ListenNotice::Stdout,
         )
         .await?;
+        tokio::spawn(progress::report_events(engine.events(), |_| {}));
         let finished =
             progress::follow(&torrent, |state| matches!(state, TorrentState::Seeding)).await?;
         if finished != TorrentState::Seeding {

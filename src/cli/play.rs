@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
-use crate::cli::progress::DhtOptions;
+use crate::cli::progress::{self, DhtOptions};
 use crate::engine::events::TorrentEvent;
 use crate::engine::handle::{Engine, EngineConfig, OriginUse};
 use crate::engine::picker::{DeadlineParams, Policy};
@@ -240,6 +240,7 @@ async fn follow(args: &PlayArgs, engine: &Engine, session: &mut Session) -> anyh
         let event = tokio::select! {
             event = session.step() => event,
             Ok(event) = engine_events.recv() => {
+                progress::report(&event.kind);
                 if matches!(event.kind, TorrentEvent::PeerConnected(_)) {
                     session.recorder_mut().peer_connected(Instant::now());
                 }

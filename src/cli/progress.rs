@@ -224,6 +224,27 @@ async fn show_metadata_progress(events: async_channel::Receiver<EngineEvent>) {
     }
 }
 
+/// Says on stderr, on a line of its own, what the progress line does not
+/// show: a web seed the engine stopped using, and why.
+pub fn report(event: &TorrentEvent) {
+    if let TorrentEvent::WebSeedDropped { url, reason } = event {
+        eprintln!("\ndropped web seed {url}: {reason}");
+    }
+}
+
+/// Reports the engine's events (see [`report`]) for as long as it runs,
+/// handing each to `also` as well. The engine's events go to one reader,
+/// so a verb runs one of these.
+pub async fn report_events(
+    events: async_channel::Receiver<EngineEvent>,
+    mut also: impl FnMut(&TorrentEvent),
+) {
+    while let Ok(event) = events.recv().await {
+        report(&event.kind);
+        also(&event.kind);
+    }
+}
+
 /// Shows progress on stderr, once a second, until `done` holds for the
 /// state; returns that state. An error state ends it with the error.
 pub async fn follow(

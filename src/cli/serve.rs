@@ -59,20 +59,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("cannot listen on 127.0.0.1")?;
         eprintln!("statistics at {}", server.stats_url());
         println!("{}", server.url());
-        let events = engine.events();
-        let first_peer = async {
-            while let Ok(event) = events.recv().await {
-                if matches!(event.kind, TorrentEvent::PeerConnected(_)) {
-                    recorder
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .peer_connected(Instant::now());
-                }
+        let events = progress::report_events(engine.events(), |event| {
+            if matches!(event, TorrentEvent::PeerConnected(_)) {
+                recorder
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .peer_connected(Instant::now());
             }
-        };
+        });
         tokio::select! {
             () = server.run() => {}
-            () = first_peer => {}
+            () = events => {}
             stopped = progress::follow(&torrent, |_| false) => { stopped?; }
         }
         Ok(ExitCode::SUCCESS)
