@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -87,7 +87,18 @@ impl Server {
     /// Sends `method path` with `headers` (a `Host` naming this server
     /// unless one is given) and returns the response.
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
-        let mut socket = TcpStream::connect(self.addr).unwrap();
+        self.request_to(self.addr, method, path, headers)
+    }
+
+    /// [`request`](Self::request) over a connection to `addr`.
+    fn request_to(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut socket = TcpStream::connect(addr).unwrap();
         socket.set_read_timeout(Some(TIMEOUT)).unwrap();
         let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
         if !headers
@@ -340,6 +351,34 @@ fn serve_says_which_web_seed_it_dropped_and_why() {
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn localhost_is_served_on_127_0_0_1_and_on_the_ipv6_loopback_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_without_peers(dir.path());
+    let stats = format!("{}stats.json", server.base_path);
+    let port = server.addr.port();
+    let localhost = format!("localhost:{port}");
+    let host = [("Host", localhost.as_str())];
+    assert_eq!(server.request("GET", &stats, &host).status, 200);
+    if std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
+        eprintln!("skipping [::1]: this machine has no IPv6 loopback");
+        return;
+    }
+    let ipv6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+    for name in [localhost.clone(), format!("[::1]:{port}")] {
+        let response = server.request_to(ipv6, "GET", &stats, &[("Host", &name)]);
+        assert_eq!(response.status, 200, "[::1] with Host: {name}");
+    }
+    // Whichever addresses `localhost` resolves to here, each one answers.
+    for addr in ("localhost", port).to_socket_addrs().unwrap() {
+        assert_eq!(
+            server.request_to(addr, "GET", &stats, &host).status,
+            200,
+            "{addr}"
+        );
     }
 }
 

@@ -1,6 +1,6 @@
-//! `piecewise serve`: one file of a torrent over HTTP on 127.0.0.1, for
-//! other players (`mpv URL`, `vlc URL`) and scripts. Prints the file's URL
-//! on stdout; the live statistics are at `stats.json` beside it.
+//! `piecewise serve`: one file of a torrent over HTTP on 127.0.0.1 and
+//! [::1], for other players (`mpv URL`, `vlc URL`) and scripts. Prints the
+//! file's URL on stdout; the live statistics are at `stats.json` beside it.
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,7 +18,7 @@ use crate::stats::schema::{EventKind, TorrentInfo};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Port on 127.0.0.1 to serve on; 0 picks a free one.
+    /// Port on 127.0.0.1 (and [::1]) to serve on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// The video's bitrate in kbit/s, if known: the engine's deadlines

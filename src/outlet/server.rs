@@ -1,5 +1,6 @@
 //! The HTTP server of `piecewise serve`: one file of a torrent, and the live
-//! statistics, on 127.0.0.1.
+//! statistics, on 127.0.0.1 and, where the machine has it, [::1] on the
+//! same port, so `localhost` works whichever address a player resolves.
 //!
 //! ```text
 //!  player (mpv, VLC, souphttpsrc)
@@ -18,7 +19,7 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,8 @@ pub struct Served {
 /// A bound server; [`run`](Self::run) serves until the future is dropped.
 pub struct HttpServer {
     listener: TcpListener,
+    /// [::1] on the same port, if the machine has an IPv6 loopback.
+    listener_v6: Option<TcpListener>,
     shared: Arc<Shared>,
 }
 
@@ -94,15 +97,17 @@ struct Shared {
 }
 
 impl HttpServer {
-    /// Binds 127.0.0.1:`port` (0: a free port) and draws the token.
+    /// Binds 127.0.0.1:`port` (0: a free port) and [::1] on the same
+    /// port if it can, and draws the token.
     pub async fn bind(served: Served, port: u16) -> io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let (listener, listener_v6) = bind_loopback(port).await?;
         let port = listener.local_addr()?.port();
         let mut token = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut token);
         let token = token.iter().map(|byte| format!("{byte:02x}")).collect();
         Ok(Self {
             listener,
+            listener_v6,
             shared: Arc::new(Shared {
                 served,
                 token,
@@ -134,15 +139,49 @@ impl HttpServer {
     /// closed at once; one that sends no request head within
     /// `HTTP_HEADER_READ_TIMEOUT` is closed) and samples the statistics, until dropped.
     pub async fn run(self) {
+        let permits = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
+        let accept_v6 = async {
+            if let Some(listener) = self.listener_v6 {
+                accept(listener, self.shared.clone(), permits.clone()).await;
+            }
+        };
         tokio::join!(
-            accept(self.listener, self.shared.clone()),
+            accept(self.listener, self.shared.clone(), permits.clone()),
+            accept_v6,
             sample(&self.shared)
         );
     }
 }
 
-async fn accept(listener: TcpListener, shared: Arc<Shared>) {
-    let permits = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
+/// How many ports to try for a free one on both loopbacks.
+const PORT_ATTEMPTS: usize = 8;
+
+/// 127.0.0.1:`port` and, where possible, [::1] on the same port. With port
+/// 0 a port taken on [::1] only is given up for another free one; a
+/// machine without an IPv6 loopback gets 127.0.0.1 alone.
+async fn bind_loopback(port: u16) -> io::Result<(TcpListener, Option<TcpListener>)> {
+    let mut attempts = 0;
+    loop {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let bound = listener.local_addr()?.port();
+        match TcpListener::bind((Ipv6Addr::LOCALHOST, bound)).await {
+            Ok(listener_v6) => return Ok((listener, Some(listener_v6))),
+            Err(error)
+                if error.kind() == io::ErrorKind::AddrInUse
+                    && port == 0
+                    && attempts + 1 < PORT_ATTEMPTS =>
+            {
+                attempts += 1;
+            }
+            Err(error) => {
+                tracing::info!(%error, "serving on 127.0.0.1 only, not [::1]");
+                return Ok((listener, None));
+            }
+        }
+    }
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>, permits: Arc<Semaphore>) {
     loop {
         let socket = match listener.accept().await {
             Ok((socket, _)) => socket,
@@ -247,7 +286,8 @@ impl Shared {
         self.file(range, head)
     }
 
-    /// Only `127.0.0.1:PORT` and `localhost:PORT` name this server.
+    /// Only `127.0.0.1:PORT`, `[::1]:PORT` and `localhost:PORT` name this
+    /// server.
     fn host_allowed(&self, request: &Request<Incoming>) -> bool {
         let Some((host, port)) = request
             .headers()
@@ -258,7 +298,7 @@ impl Shared {
             return false;
         };
         port.parse() == Ok(self.port)
-            && (host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost"))
+            && (host == "127.0.0.1" || host == "[::1]" || host.eq_ignore_ascii_case("localhost"))
     }
 
     /// The decoded rest of `/<token>/<rest>`, if the token matches.
