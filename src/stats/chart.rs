@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -188,18 +189,172 @@ fn label_font(style: &ChartStyle) -> TextStyle<'static> {
     (FONT, 13).into_font().color(&style.foreground)
 }
 
-fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+/// What a legend entry shows before its label, in the series' style.
+#[derive(Clone, Copy, Debug)]
+enum Swatch {
+    /// A solid line of this width.
+    Line(RGBColor, u32),
+    /// A thin dashed line.
+    Dashes(RGBColor),
+    /// A filled block.
+    Block(ShapeStyle),
+    /// A vertical mark.
+    Tick(RGBColor),
+}
+
+/// One series as the legend names it.
+#[derive(Clone, Debug)]
+struct LegendEntry {
+    label: String,
+    swatch: Swatch,
+}
+
+/// Space around a chart's legend and its plot, pixels.
+const MARGIN: u32 = 10;
+/// Extra room right of the plot: the last time label is centred on its end.
+const RIGHT_MARGIN: u32 = 24;
+/// Width of a legend swatch and the gap after it, pixels.
+const SWATCH_WIDTH: i32 = 20;
+const SWATCH_GAP: i32 = 6;
+/// Space between legend entries on a row, pixels.
+const ENTRY_SPACING: i32 = 18;
+
+/// Where legend entries of `widths` pixels go, left to right in rows that
+/// wrap at `width` (an entry wider than that gets a row of its own): the
+/// top-left corner of each, and the rows' total height.
+fn legend_layout(widths: &[i32], width: i32, row_height: i32) -> (Vec<(i32, i32)>, i32) {
+    let (mut x, mut y) = (0, 0);
+    let mut corners = Vec::with_capacity(widths.len());
+    for &entry in widths {
+        if x > 0 && x + entry > width {
+            (x, y) = (0, y + row_height);
+        }
+        corners.push((x, y));
+        x += entry + ENTRY_SPACING;
+    }
+    let height = if widths.is_empty() { 0 } else { y + row_height };
+    (corners, height)
+}
+
+/// Draws `entries` as rows at the bottom of `area` and returns the rest of
+/// it, for the chart. Text is measured by the backend that draws it:
+/// plotters' own series labels measure with its font files and cairo draws
+/// wider, so they ran past their box and off the widget.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry],
     style: &ChartStyle,
-) -> Result<(), ChartError> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(style.background.mix(0.85))
-        .border_style(style.grid)
-        .label_font(label_font(style))
+) -> Result<DrawingArea<DB, Shift>, ChartError> {
+    let font = label_font(style);
+    let mut widths = Vec::with_capacity(entries.len());
+    let mut row_height = 0;
+    for entry in entries {
+        let (width, height) = area
+            .estimate_text_size(&entry.label, &font)
+            .map_err(drawing)?;
+        let width = i32::try_from(width).unwrap_or(i32::MAX);
+        widths.push(SWATCH_WIDTH + SWATCH_GAP + width);
+        row_height = row_height.max(i32::try_from(height).unwrap_or(0) + 4);
+    }
+    let (area_width, area_height) = area.dim_in_pixel();
+    let inner_width = i32::try_from(area_width.saturating_sub(2 * MARGIN)).unwrap_or(0);
+    let (corners, height) = legend_layout(&widths, inner_width, row_height);
+    let height = u32::try_from(height).unwrap_or(0);
+    let (chart, legend) = area
+        .split_vertically(area_height.saturating_sub(height + if height > 0 { MARGIN } else { 0 }));
+    let left = MARGIN as i32;
+    for (entry, (x, y)) in entries.iter().zip(corners) {
+        let (x, middle) = (left + x, y + row_height / 2);
+        let swatch_end = x + SWATCH_WIDTH;
+        match entry.swatch {
+            Swatch::Line(colour, width) => legend.draw(&PathElement::new(
+                [(x, middle), (swatch_end, middle)],
+                colour.stroke_width(width),
+            )),
+            Swatch::Dashes(colour) => legend
+                .draw(&PathElement::new(
+                    [(x, middle), (x + 8, middle)],
+                    colour.stroke_width(1),
+                ))
+                .and_then(|()| {
+                    legend.draw(&PathElement::new(
+                        [(x + 12, middle), (swatch_end, middle)],
+                        colour.stroke_width(1),
+                    ))
+                }),
+            Swatch::Block(shape) => legend.draw(&Rectangle::new(
+                [(x, middle - 5), (swatch_end, middle + 5)],
+                shape,
+            )),
+            Swatch::Tick(colour) => legend.draw(&PathElement::new(
+                [
+                    (x + SWATCH_WIDTH / 2, middle - 6),
+                    (x + SWATCH_WIDTH / 2, middle + 6),
+                ],
+                colour,
+            )),
+        }
+        .map_err(drawing)?;
+        legend
+            .draw_text(&entry.label, &font, (swatch_end + SWATCH_GAP, y + 2))
+            .map_err(drawing)?;
+    }
+    Ok(chart)
+}
+
+/// Pixels per axis label: fewer labels on a small chart, so they do not run
+/// into one another.
+const X_LABEL_SPACING: u32 = 64;
+const Y_LABEL_SPACING: u32 = 24;
+
+/// How many labels an axis of `pixels` holds, `spacing` apart.
+fn label_count(pixels: u32, spacing: u32) -> usize {
+    usize::try_from(pixels / spacing)
+        .unwrap_or(usize::MAX)
+        .clamp(2, 10)
+}
+
+/// What every chart's mesh shares: the style's grid, axes and label
+/// fonts, and as many x labels as a plot `width` pixels wide holds.
+fn shared_mesh_style<X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &mut MeshStyle<'_, '_, X, Y, DB>,
+    style: &ChartStyle,
+    width: u32,
+    x_desc: &str,
+) {
+    mesh.x_labels(label_count(width, X_LABEL_SPACING))
+        .bold_line_style(style.grid)
+        .light_line_style(TRANSPARENT)
+        .axis_style(style.foreground)
+        .label_style(label_font(style))
+        .axis_desc_style(label_font(style))
+        .x_desc(x_desc);
+}
+
+/// A chart over the runs' time span, up to `top`, with its mesh.
+fn time_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    runs: &[Run],
+    style: &ChartStyle,
+    caption: &str,
+    (top, y_desc): (f64, &str),
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, ChartError> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, caption_font(style))
+        .margin(MARGIN)
+        .margin_right(RIGHT_MARGIN)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..time_span(runs), 0.0..top)
+        .map_err(drawing)?;
+    let (width, height) = chart.plotting_area().dim_in_pixel();
+    let mut mesh = chart.configure_mesh();
+    shared_mesh_style(&mut mesh, style, width, "time (s)");
+    mesh.y_labels(label_count(height, Y_LABEL_SPACING))
+        .y_desc(y_desc)
         .draw()
-        .map_err(drawing)
+        .map_err(drawing)?;
+    Ok(chart)
 }
 
 fn draw_rates<DB: DrawingBackend>(
@@ -214,14 +369,32 @@ fn draw_rates<DB: DrawingBackend>(
         .fold(0.0, f64::max);
     let (unit, divisor) = rate_unit(peak);
     let top = (peak / divisor * 1.1).max(1.0);
-    let mut chart = ChartBuilder::on(area)
-        .caption("Download and upload rate", caption_font(style))
-        .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0.0..time_span(runs), 0.0..top)
-        .map_err(drawing)?;
-    configure_mesh(&mut chart, style, "time (s)", &format!("rate ({unit})"))?;
+    let legend: Vec<LegendEntry> = runs
+        .iter()
+        .enumerate()
+        .flat_map(|(index, run)| {
+            let colour = style.colour(index);
+            [
+                LegendEntry {
+                    label: series_label(runs, run, "download"),
+                    swatch: Swatch::Line(colour, 2),
+                },
+                LegendEntry {
+                    label: series_label(runs, run, "upload"),
+                    swatch: Swatch::Dashes(colour),
+                },
+            ]
+        })
+        .collect();
+    let area = draw_legend(area, &legend, style)?;
+    let y_desc = format!("rate ({unit})");
+    let mut chart = time_chart(
+        &area,
+        runs,
+        style,
+        "Download and upload rate",
+        (top, &y_desc),
+    )?;
     for (index, run) in runs.iter().enumerate() {
         let colour = style.colour(index);
         chart
@@ -231,9 +404,7 @@ fn draw_rates<DB: DrawingBackend>(
                     .map(|sample| (sample.t_s, sample.download_bytes_per_s / divisor)),
                 colour.stroke_width(2),
             ))
-            .map_err(drawing)?
-            .label(series_label(runs, run, "download"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .map_err(drawing)?;
         chart
             .draw_series(DashedLineSeries::new(
                 run.series
@@ -243,11 +414,9 @@ fn draw_rates<DB: DrawingBackend>(
                 4,
                 colour.stroke_width(1),
             ))
-            .map_err(drawing)?
-            .label(series_label(runs, run, "upload"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 8, y)], colour.stroke_width(1)));
+            .map_err(drawing)?;
     }
-    draw_legend(&mut chart, style)
+    Ok(())
 }
 
 fn draw_buffer<DB: DrawingBackend>(
@@ -261,40 +430,65 @@ fn draw_buffer<DB: DrawingBackend>(
         .map(|sample| sample.buffer_ahead_s)
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = ChartBuilder::on(area)
-        .caption("Buffer ahead", caption_font(style))
-        .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0.0..time_span(runs), 0.0..top)
-        .map_err(drawing)?;
-    configure_mesh(&mut chart, style, "time (s)", "buffer ahead (s)")?;
+    let stalls: Vec<Vec<(f64, f64)>> = runs
+        .iter()
+        .map(|run| stall_intervals(&run.events).collect())
+        .collect();
+    let seeks: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|run| {
+            run.events
+                .iter()
+                .filter(|event| matches!(event.kind, EventKind::Seek { .. }))
+                .map(|event| event.t_s)
+                .collect()
+        })
+        .collect();
+    let mut legend = Vec::new();
+    for (index, run) in runs.iter().enumerate() {
+        let colour = style.colour(index);
+        if !stalls[index].is_empty() {
+            legend.push(LegendEntry {
+                label: series_label(runs, run, "stalls"),
+                swatch: Swatch::Block(colour.mix(0.25).filled()),
+            });
+        }
+        if !seeks[index].is_empty() {
+            legend.push(LegendEntry {
+                label: series_label(runs, run, "seeks"),
+                swatch: Swatch::Tick(colour),
+            });
+        }
+        legend.push(LegendEntry {
+            label: series_label(runs, run, "buffer"),
+            swatch: Swatch::Line(colour, 2),
+        });
+    }
+    let area = draw_legend(area, &legend, style)?;
+    let mut chart = time_chart(
+        &area,
+        runs,
+        style,
+        "Buffer ahead",
+        (top, "buffer ahead (s)"),
+    )?;
     for (index, run) in runs.iter().enumerate() {
         let colour = style.colour(index);
         let shade = colour.mix(0.25).filled();
-        let stalls: Vec<_> = stall_intervals(&run.events)
-            .map(|(start, end)| Rectangle::new([(start, 0.0), (end, top)], shade))
-            .collect();
-        if !stalls.is_empty() {
-            chart
-                .draw_series(stalls)
-                .map_err(drawing)?
-                .label(series_label(runs, run, "stalls"))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], shade));
-        }
-        let seeks: Vec<_> = run
-            .events
-            .iter()
-            .filter(|event| matches!(event.kind, EventKind::Seek { .. }))
-            .map(|event| PathElement::new([(event.t_s, 0.0), (event.t_s, top)], colour))
-            .collect();
-        if !seeks.is_empty() {
-            chart
-                .draw_series(seeks)
-                .map_err(drawing)?
-                .label(series_label(runs, run, "seeks"))
-                .legend(move |(x, y)| PathElement::new([(x + 10, y - 6), (x + 10, y + 6)], colour));
-        }
+        chart
+            .draw_series(
+                stalls[index]
+                    .iter()
+                    .map(|&(start, end)| Rectangle::new([(start, 0.0), (end, top)], shade)),
+            )
+            .map_err(drawing)?;
+        chart
+            .draw_series(
+                seeks[index]
+                    .iter()
+                    .map(|&at| PathElement::new([(at, 0.0), (at, top)], colour)),
+            )
+            .map_err(drawing)?;
         chart
             .draw_series(LineSeries::new(
                 run.series
@@ -302,11 +496,9 @@ fn draw_buffer<DB: DrawingBackend>(
                     .map(|sample| (sample.t_s, sample.buffer_ahead_s)),
                 colour.stroke_width(2),
             ))
-            .map_err(drawing)?
-            .label(series_label(runs, run, "buffer"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .map_err(drawing)?;
     }
-    draw_legend(&mut chart, style)
+    Ok(())
 }
 
 fn draw_startup<DB: DrawingBackend>(
@@ -321,9 +513,19 @@ fn draw_startup<DB: DrawingBackend>(
         .fold(0.1, f64::max);
     let labels: Vec<String> = runs.iter().map(|run| run.label().to_owned()).collect();
     let bars = u32::try_from(runs.len().max(1)).unwrap_or(u32::MAX);
-    let mut chart = ChartBuilder::on(area)
+    let legend: Vec<LegendEntry> = STARTUP_PHASES
+        .iter()
+        .enumerate()
+        .map(|(phase, name)| LegendEntry {
+            label: (*name).to_owned(),
+            swatch: Swatch::Block(style.colour(phase).filled()),
+        })
+        .collect();
+    let area = draw_legend(area, &legend, style)?;
+    let mut chart = ChartBuilder::on(&area)
         .caption("Startup delay", caption_font(style))
-        .margin(10)
+        .margin(MARGIN)
+        .margin_right(RIGHT_MARGIN)
         .x_label_area_size(36)
         .y_label_area_size(100)
         .build_cartesian_2d(
@@ -332,15 +534,10 @@ fn draw_startup<DB: DrawingBackend>(
             (0..bars - 1).into_segmented(),
         )
         .map_err(drawing)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .bold_line_style(style.grid)
-        .light_line_style(TRANSPARENT)
-        .axis_style(style.foreground)
-        .label_style(label_font(style))
-        .axis_desc_style(label_font(style))
-        .x_desc("seconds since the process started")
+    let width = chart.plotting_area().dim_in_pixel().0;
+    let mut mesh = chart.configure_mesh();
+    shared_mesh_style(&mut mesh, style, width, "seconds since start");
+    mesh.disable_y_mesh()
         .y_label_formatter(&|value| match value {
             SegmentValue::CenterOf(index) => usize::try_from(*index)
                 .ok()
@@ -351,7 +548,7 @@ fn draw_startup<DB: DrawingBackend>(
         })
         .draw()
         .map_err(drawing)?;
-    for (phase, name) in STARTUP_PHASES.iter().enumerate() {
+    for phase in 0..STARTUP_PHASES.len() {
         let colour = style.colour(phase);
         let mut segments = Vec::new();
         for (bar, parts) in (0..bars).zip(&phases) {
@@ -366,30 +563,24 @@ fn draw_startup<DB: DrawingBackend>(
             segment.set_margin(6, 6, 0, 0);
             segments.push(segment);
         }
-        chart
-            .draw_series(segments)
-            .map_err(drawing)?
-            .label(*name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], colour.filled()));
+        chart.draw_series(segments).map_err(drawing)?;
     }
-    draw_legend(&mut chart, style)
+    Ok(())
 }
 
-fn configure_mesh<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    style: &ChartStyle,
-    x_desc: &str,
-    y_desc: &str,
-) -> Result<(), ChartError> {
-    chart
-        .configure_mesh()
-        .bold_line_style(style.grid)
-        .light_line_style(TRANSPARENT)
-        .axis_style(style.foreground)
-        .label_style(label_font(style))
-        .axis_desc_style(label_font(style))
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .draw()
-        .map_err(drawing)
+#[cfg(test)]
+mod tests {
+    use super::{ENTRY_SPACING, legend_layout};
+
+    #[test]
+    fn legend_entries_wrap_into_rows_that_fit_the_width() {
+        let (corners, height) = legend_layout(&[100, 100, 100], 250, 16);
+        assert_eq!(corners, [(0, 0), (100 + ENTRY_SPACING, 0), (0, 16)]);
+        assert_eq!(height, 32);
+        // Too wide for any row: a row of its own, never a blank one first.
+        let (corners, height) = legend_layout(&[300, 50], 250, 16);
+        assert_eq!(corners, [(0, 0), (0, 16)]);
+        assert_eq!(height, 32);
+        assert_eq!(legend_layout(&[], 250, 16), (Vec::new(), 0));
+    }
 }

@@ -116,45 +116,107 @@ mod tests {
     use super::paint;
     use crate::stats::chart::{ChartKind, ChartStyle};
     use crate::stats::recorder::Recorder;
-    use crate::stats::schema::{EventKind, Sample};
+    use crate::stats::schema::{EventKind, Run, Sample};
     use gtk::cairo::{Context, Format, ImageSurface};
     use std::time::{Duration, Instant};
 
-    #[test]
-    fn cairo_painting_draws_the_chart_in_the_style_colours() {
+    /// A run of 20 s labelled `label`, downloading at `rate` times its
+    /// second, with some buffer and a stall.
+    fn run(label: &str, rate: f64) -> Run {
         let start = Instant::now();
         let mut recorder = Recorder::new(start, start, Vec::new());
+        recorder.set_label(label);
         recorder.event(start, EventKind::TorrentAdded);
         recorder.frame_shown(start + Duration::from_millis(700));
         for second in 0..20_u32 {
             recorder.sample(
                 start + Duration::from_secs(u64::from(second)),
                 Sample {
-                    download_bytes_per_s: f64::from(second) * 100_000.0,
+                    download_bytes_per_s: f64::from(second) * rate,
                     buffer_ahead_s: f64::from(second % 7),
                     ..Sample::default()
                 },
             );
         }
-        let runs = [recorder.run()];
-        let style = ChartStyle::DARK;
-        let surface = ImageSurface::create(Format::Rgb24, 480, 600).expect("a surface");
+        recorder.run()
+    }
+
+    /// The pixels of `kind` painted through cairo at `width` × `height`,
+    /// row by row.
+    fn painted(
+        runs: &[Run],
+        kind: ChartKind,
+        style: &ChartStyle,
+        (width, height): (u32, u32),
+    ) -> Vec<Vec<[u8; 3]>> {
+        let surface =
+            ImageSurface::create(Format::Rgb24, width as i32, height as i32).expect("a surface");
         {
             let context = Context::new(&surface).expect("a context");
-            paint(&context, (480, 600), &runs, ChartKind::All, &style).expect("draws");
+            paint(&context, (width, height), runs, kind, style).expect("draws");
         }
         surface.flush();
         let stride = usize::try_from(surface.stride()).expect("stride");
         let data = surface.take_data().expect("pixels");
         // Rgb24 is stored as native-endian 32-bit words: B, G, R, unused.
-        let pixels: Vec<[u8; 3]> = data
-            .chunks_exact(stride)
-            .flat_map(|row| row[..480 * 4].chunks_exact(4).map(|p| [p[2], p[1], p[0]]))
-            .collect();
-        let background = [style.background.0, style.background.1, style.background.2];
-        let line = [style.palette[0].0, style.palette[0].1, style.palette[0].2];
+        data.chunks_exact(stride)
+            .map(|row| {
+                row[..width as usize * 4]
+                    .chunks_exact(4)
+                    .map(|p| [p[2], p[1], p[0]])
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn rgb(colour: plotters::style::RGBColor) -> [u8; 3] {
+        [colour.0, colour.1, colour.2]
+    }
+
+    #[test]
+    fn cairo_painting_draws_the_chart_in_the_style_colours() {
+        let style = ChartStyle::DARK;
+        let pixels: Vec<[u8; 3]> =
+            painted(&[run("run", 100_000.0)], ChartKind::All, &style, (480, 600)).concat();
+        let background = rgb(style.background);
         let drawn = pixels.iter().filter(|pixel| **pixel != background).count();
         assert!(drawn > pixels.len() / 50, "only {drawn} pixels drawn");
-        assert!(pixels.contains(&line), "no line in the run's colour");
+        assert!(
+            pixels.contains(&rgb(style.palette[0])),
+            "no line in the run's colour"
+        );
+    }
+
+    /// Nothing runs off a chart: the outer `EDGE` pixels of every side are
+    /// background, so no legend text or axis label was cut at the edge.
+    #[test]
+    fn compared_runs_legends_and_labels_stay_inside_the_chart_at_panel_widths() {
+        const EDGE: usize = 3;
+        let runs = [run("deadline", 90_000.0), run("sequential", 40_000.0)];
+        let style = ChartStyle::LIGHT;
+        let background = rgb(style.background);
+        // The panel's default chart width, its narrowest, and narrower still.
+        for width in [460, 416, 300] {
+            for kind in [ChartKind::Rates, ChartKind::Buffer, ChartKind::Startup] {
+                let rows = painted(&runs, kind, &style, (width, 220));
+                let height = rows.len();
+                let inked: Vec<(usize, usize)> = rows
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(y, row)| {
+                        row.iter().enumerate().filter_map(move |(x, pixel)| {
+                            let at_edge =
+                                x < EDGE || x >= row.len() - EDGE || y < EDGE || y >= height - EDGE;
+                            (at_edge && *pixel != background).then_some((x, y))
+                        })
+                    })
+                    .collect();
+                assert!(
+                    inked.is_empty(),
+                    "{kind:?} at {width} px: drawn up to the edge at {:?}",
+                    &inked[..inked.len().min(10)]
+                );
+            }
+        }
     }
 }
