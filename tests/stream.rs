@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::engine::{LoopbackDownload, loopback_config};
-use common::peers::{Peer, create_torrent, libtorrent, write_data, write_multi_file_data};
+use common::peers::{
+    Peer, create_torrent, libtorrent, magnet_uri, seeded_torrent, write_data, write_multi_file_data,
+};
 use piecewise::engine::events::TorrentState;
 use piecewise::engine::handle::{Engine, TorrentHandle, TorrentSource};
+use piecewise::engine::metainfo::Info;
 use piecewise::engine::stream::FileStream;
 
 const PIECE: u32 = 32 * 1024;
@@ -203,5 +206,58 @@ async fn closing_a_stream_stops_its_file_and_the_next_stream_fetches_its_own() {
         had < a_pieces.len() / 2,
         "{had} of a.bin's {} pieces were fetched after its stream closed",
         a_pieces.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_added_with_a_file_selection_never_fetches_pieces_of_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_data, torrent, metainfo) = seeded_torrent(dir.path(), &[]);
+    // Unlimited: the seeder unchokes at once and would fill the first
+    // requests with pieces of any file the torrent started out wanting.
+    let seeder = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
+    let magnet = magnet_uri(&metainfo, &[seeder.addr], &[]);
+    let engine = Engine::start(loopback_config(dir.path().join("download")))
+        .await
+        .unwrap();
+    let wanted = |info: &Info| -> Vec<bool> {
+        info.files
+            .iter()
+            .map(|file| file.path.ends_with("d.bin"))
+            .collect()
+    };
+    let handle = tokio::time::timeout(
+        Duration::from_secs(60),
+        engine.add_torrent_selecting(TorrentSource::from_argument(&magnet).unwrap(), wanted),
+    )
+    .await
+    .expect("metadata in time")
+    .unwrap();
+
+    let mut stats = handle.stats_watch();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        stats.wait_for(|s| s.state == TorrentState::Seeding),
+    )
+    .await
+    .expect("d.bin completes")
+    .unwrap();
+    let info = &handle.metainfo().info;
+    let d = info
+        .files
+        .iter()
+        .find(|file| file.path.ends_with("d.bin"))
+        .unwrap();
+    let have = handle.verified_pieces().borrow().clone();
+    let outside: Vec<u32> = (0..info.piece_count())
+        .filter(|&piece| {
+            let start = u64::from(piece) * u64::from(PIECE);
+            let end = start + u64::from(info.piece_len(piece));
+            have.get(piece) && (end <= d.offset || start >= d.offset + d.length)
+        })
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "pieces {outside:?} hold no byte of d.bin but were fetched"
     );
 }

@@ -15,6 +15,7 @@ use crate::cli::progress::{self, DhtOptions};
 use crate::engine::events::TorrentEvent;
 use crate::engine::handle::{Engine, EngineConfig, OriginUse};
 use crate::engine::picker::{DeadlineParams, Policy};
+use crate::player::file_choice;
 use crate::player::session::{PreparedPlayback, Session, SessionEvent, SessionSinks, StartRule};
 use crate::player::{PlaybackError, PlayerSinks};
 use crate::stats::recorder::{Recorder, process_start};
@@ -199,7 +200,7 @@ async fn open(
     // For a magnet link this waits for the metadata from peers; a .torrent
     // file carries it.
     let torrent = engine
-        .add_torrent(source)
+        .add_torrent_selecting(source, |info| file_choice::files_to_play(info, None))
         .await
         .with_context(|| format!("cannot add {}", args.torrent))?;
     recorder.event(Instant::now(), EventKind::MetadataReceived);

@@ -21,7 +21,7 @@ use crate::engine::limits::{
 };
 use crate::engine::magnet::{Magnet, MagnetError};
 use crate::engine::metadata_fetch;
-use crate::engine::metainfo::{InfoHash, Metainfo, MetainfoError};
+use crate::engine::metainfo::{Info, InfoHash, Metainfo, MetainfoError};
 use crate::engine::session::{self, SessionShared};
 use crate::engine::storage::StorageError;
 use crate::engine::stream::{FileStream, StreamError};
@@ -220,7 +220,22 @@ impl Engine {
     /// and `MetadataReceived` events) and only then returns, so that every
     /// handle has its metainfo. That can take long: the caller awaits it
     /// off its main thread, and dropping the future abandons the magnet.
+    /// Every file is wanted; see [`Engine::add_torrent_selecting`].
     pub async fn add_torrent(&self, source: TorrentSource) -> Result<TorrentHandle, EngineError> {
+        self.add_torrent_selecting(source, |info| vec![true; info.files.len()])
+            .await
+    }
+
+    /// Like [`Engine::add_torrent`], fetching only the files `select`
+    /// marks (`true`: wanted; streamed files are fetched anyway). `select`
+    /// sees the file list as soon as it is known (after a magnet's
+    /// metadata) and before the first request: choosing after the add
+    /// would let the first unchoke ask for pieces of any file.
+    pub async fn add_torrent_selecting(
+        &self,
+        source: TorrentSource,
+        select: impl FnOnce(&Info) -> Vec<bool>,
+    ) -> Result<TorrentHandle, EngineError> {
         let (metainfo, peers) = match source {
             TorrentSource::Bytes(bytes) => (Metainfo::from_bytes(&bytes)?, Vec::new()),
             TorrentSource::File(path) => (
@@ -241,6 +256,7 @@ impl Engine {
                 (fetched.metainfo, fetched.peers)
             }
         };
+        let wanted_files = select(&metainfo.info);
         let metainfo = Arc::new(metainfo);
         let info_hash = metainfo.info_hash;
         let (commands_tx, commands) = mpsc::unbounded_channel();
@@ -260,6 +276,7 @@ impl Engine {
         torrent::spawn(
             metainfo.clone(),
             self.torrent_params,
+            wanted_files,
             self.shared.clone(),
             commands,
             TorrentOutputs {

@@ -64,6 +64,23 @@ pub fn default_video(info: &Info) -> Option<PlayableFile> {
     playable_files(info).into_iter().next()
 }
 
+/// The files to fetch to play `video` (the default video if `None`): it
+/// and its matching subtitles; `true` marks a wanted file of `info.files`.
+/// Given to the engine when the torrent is added, so no piece of another
+/// file is ever asked for.
+pub fn files_to_play(info: &Info, video: Option<usize>) -> Vec<bool> {
+    let mut wanted = vec![false; info.files.len()];
+    let Some(video) = video.or_else(|| default_video(info).map(|file| file.index)) else {
+        return wanted;
+    };
+    for index in matching_subtitles(info, video).into_iter().chain([video]) {
+        if let Some(flag) = wanted.get_mut(index) {
+            *flag = true;
+        }
+    }
+    wanted
+}
+
 /// The playable file after `current` in natural name order (`S01E02`
 /// after `S01E01`, `Episode 10` after `Episode 9`): the next episode of a
 /// series. `None` when `current` is the last or not playable.
@@ -232,6 +249,26 @@ mod tests {
         );
         assert_eq!(video_media_type(Path::new("d.srt")), None);
         assert_eq!(video_media_type(Path::new("mp4")), None);
+    }
+
+    #[test]
+    fn files_to_play_are_the_video_and_its_subtitles_only() {
+        let series = info(&[
+            ("s/Episode 1.mkv", 9_000),
+            ("s/Episode 1.en.srt", 200),
+            ("s/Episode 2.mkv", 5_000),
+            ("s/Episode 2.srt", 200),
+            ("s/notes.txt", 50_000),
+        ]);
+        assert_eq!(
+            files_to_play(&series, None),
+            vec![true, true, false, false, false]
+        );
+        assert_eq!(
+            files_to_play(&series, Some(2)),
+            vec![false, false, true, true, false]
+        );
+        assert_eq!(files_to_play(&info(&[("t/a.txt", 10)]), None), vec![false]);
     }
 
     #[test]

@@ -135,13 +135,7 @@ impl PreparedPlayback {
         .cloned()
         .ok_or_else(|| SessionError::NoPlayableFile(info.name.clone()))?;
         let subtitles = file_choice::matching_subtitles(info, video.index);
-        let mut wanted = vec![false; info.files.len()];
-        for &index in subtitles.iter().chain([&video.index]) {
-            if let Some(flag) = wanted.get_mut(index) {
-                *flag = true;
-            }
-        }
-        torrent.set_wanted_files(wanted)?;
+        torrent.set_wanted_files(file_choice::files_to_play(info, Some(video.index)))?;
         let stream = torrent
             .open_stream(video.index)
             .map_err(|source| SessionError::Stream {

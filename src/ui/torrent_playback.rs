@@ -265,19 +265,6 @@ async fn run(
         let _ = updates.send(PlaybackUpdate::Failed(sentence)).await;
         return;
     }
-    // Until the window chooses, only the largest video (its likely choice)
-    // is fetched, not the whole torrent. Nothing at all would make the
-    // torrent count as finished and drop its seeders.
-    let mut wanted = vec![false; info.files.len()];
-    if let Some(flag) = files.playable.first().and_then(|f| wanted.get_mut(f.index)) {
-        *flag = true;
-    }
-    if let Err(error) = added.torrent.set_wanted_files(wanted) {
-        let _ = updates
-            .send(PlaybackUpdate::Failed(error.to_string()))
-            .await;
-        return;
-    }
     if updates.send(PlaybackUpdate::Files(files)).await.is_err() {
         return;
     }
@@ -471,7 +458,12 @@ async fn add_torrent(
     let added_at = Instant::now();
     // A magnet's metadata arrives before this returns.
     let finding = tokio::spawn(report_finding(engine.events(), updates.clone()));
-    let added = engine.add_torrent(source).await;
+    // Until the window chooses, only the largest video (its likely choice)
+    // and its subtitles are fetched, not the whole torrent; nothing at all
+    // would make the torrent count as finished and drop its seeders.
+    let added = engine
+        .add_torrent_selecting(source, |info| file_choice::files_to_play(info, None))
+        .await;
     finding.abort();
     let torrent = added.map_err(|error| open_error_sentence(&error))?;
     Ok((

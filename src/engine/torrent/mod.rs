@@ -105,19 +105,27 @@ pub(crate) struct TorrentParams {
     pub origin: OriginUse,
 }
 
-/// Spawns the task of one torrent.
+/// Spawns the task of one torrent, fetching `wanted_files` (`false`:
+/// skipped unless streamed) from its first request on.
 pub(crate) fn spawn(
     metainfo: Arc<Metainfo>,
     params: TorrentParams,
+    wanted_files: Vec<bool>,
     shared: Arc<SessionShared>,
     commands: mpsc::UnboundedReceiver<TorrentCommand>,
     outputs: TorrentOutputs,
 ) {
     tokio::spawn(async move {
         let task = match open_storage(&metainfo, &shared).await {
-            Ok((storage, have)) => {
-                TorrentTask::new(metainfo, params, shared, storage, have, outputs)
-            }
+            Ok((storage, have)) => TorrentTask::new(
+                metainfo,
+                params,
+                wanted_files,
+                shared,
+                storage,
+                have,
+                outputs,
+            ),
             Err(error) => {
                 report_failed_start(&metainfo, &shared, &outputs, error);
                 drain_after_error(commands).await;
@@ -327,18 +335,19 @@ impl TorrentTask {
     fn new(
         metainfo: Arc<Metainfo>,
         params: TorrentParams,
+        wanted_files: Vec<bool>,
         shared: Arc<SessionShared>,
         storage: Arc<Storage>,
         have: Bitfield,
         outputs: TorrentOutputs,
     ) -> Self {
         let mut picker = Picker::new(&metainfo.info, params.policy);
+        picker.set_wanted_files(&wanted_files);
         for piece in have.iter_set() {
             picker.have_piece(piece);
         }
         outputs.have.send_replace(have.clone());
         let piece_count = metainfo.info.piece_count();
-        let file_count = metainfo.info.files.len();
         let (peer_events_tx, peer_events) = mpsc::channel(PEER_EVENT_QUEUE);
         let (checked_tx, checked) = mpsc::unbounded_channel();
         let (tracker_events_tx, tracker_events) = mpsc::channel(TRACKER_EVENT_QUEUE);
@@ -360,7 +369,7 @@ impl TorrentTask {
             shared,
             storage,
             picker,
-            wanted_files: vec![true; file_count],
+            wanted_files,
             streams: StreamDemands::default(),
             have,
             outputs,

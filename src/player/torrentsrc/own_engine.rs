@@ -67,7 +67,7 @@ fn open(request: &SourceRequest) -> Result<Arc<dyn ByteSource>, SourceError> {
         .map_or_else(crate::player::torrent_cache_dir, Path::to_path_buf);
     own.runtime.block_on(async {
         let engine = own.engine(download_dir).await?;
-        let torrent = engine.torrent(source).await?;
+        let torrent = engine.torrent(source, file).await?;
         let info = &torrent.metainfo().info;
         let file = match file {
             Some(file) => file,
@@ -82,11 +82,11 @@ fn open(request: &SourceRequest) -> Result<Arc<dyn ByteSource>, SourceError> {
                     .index
             }
         };
+        let stream = torrent.open_stream(file).map_err(failed)?;
         // Only streamed files are wanted: each element's stream adds its own.
         torrent
             .set_wanted_files(vec![false; info.files.len()])
             .map_err(failed)?;
-        let stream = torrent.open_stream(file).map_err(failed)?;
         Ok(
             Arc::new(EngineSource::new(stream, own.runtime.handle().clone()))
                 as Arc<dyn ByteSource>,
@@ -114,9 +114,18 @@ impl OwnEngines {
 }
 
 impl OwnEngine {
-    async fn torrent(&self, source: TorrentSource) -> Result<TorrentHandle, SourceError> {
+    /// The torrent of `source`, added (fetching only `file`, or the
+    /// default video, until its stream opens) unless it already was.
+    async fn torrent(
+        &self,
+        source: TorrentSource,
+        file: Option<usize>,
+    ) -> Result<TorrentHandle, SourceError> {
         let mut torrents = self.torrents.lock().await;
-        let added = tokio::time::timeout(ADD_TORRENT_WAIT, self.engine.add_torrent(source))
+        let adding = self
+            .engine
+            .add_torrent_selecting(source, |info| file_choice::files_to_play(info, file));
+        let added = tokio::time::timeout(ADD_TORRENT_WAIT, adding)
             .await
             .map_err(|_| {
                 failed(format!(
