@@ -325,3 +325,43 @@ fn opening_at_a_start_position_begins_there_without_a_user_seek() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn playing_is_reported_only_once_prerolled_so_a_seek_right_then_is_a_real_seek() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_video(dir.path(), ten_second_video(SampleFormat::Mp4H264Aac));
+    let (player, events) = realtime_player();
+    player.open(&file_uri(&path));
+    // What a session's startup rule does when the data is all there: held
+    // for data, then released at once, before the pipeline prerolled.
+    player.set_data_ready(false);
+    player.set_data_ready(true);
+    events_until(&events, |e| {
+        *e == PlayerEvent::State(PlaybackState::Playing)
+    });
+    let target = gst::ClockTime::from_seconds(6);
+    player.seek(target);
+    let seen = events_until(&events, is_final);
+    drop(player);
+
+    let seeking = seen
+        .iter()
+        .position(|e| *e == PlayerEvent::State(PlaybackState::Seeking))
+        .unwrap_or_else(|| panic!("the seek did not run as one: {seen:?}"));
+    assert!(
+        !seen.iter().any(|e| matches!(e, PlayerEvent::StartSeek(_))),
+        "the seek became a start position: {seen:?}"
+    );
+    assert!(
+        seen[seeking..].iter().all(|e| match e {
+            PlayerEvent::Progress { position, .. } =>
+                *position >= target - gst::ClockTime::from_mseconds(500),
+            _ => true,
+        }),
+        "the playhead went back before the target: {seen:?}"
+    );
+    assert!(
+        matches!(seen.last(), Some(PlayerEvent::Ended { complete: true, .. })),
+        "{seen:?}"
+    );
+}

@@ -384,11 +384,12 @@ fn reopened_torrent_resumes_where_playback_was_left() {
         line.contains("position_s=0"),
         "a new video starts at 0: {line}"
     );
+    // Playing is reported once the pipeline plays, so a seek right then
+    // is a seek, not the start position.
     activate(&desktop, WINDOW_PATH, "seek", Some("<20.0>"));
-    // Right after the first frame the seek may come before the first
-    // preroll and become the start position (no Seeking state): either
-    // way playback goes on from 20 s and closing saves where it is.
-    std::thread::sleep(Duration::from_secs(3));
+    app.wait_for_line("state=Seeking", STEP_TIMEOUT);
+    app.wait_for_line("state=Playing", STEP_TIMEOUT);
+    std::thread::sleep(Duration::from_secs(2));
     let (status, log) = app.terminate();
     assert!(status.success(), "exit status {status}");
     let quit_at = log

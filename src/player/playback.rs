@@ -570,6 +570,9 @@ impl Worker {
         use gst::MessageView as M;
         match message.view() {
             M::StateChanged(change) => match change.current() {
+                // Held for data, the pipeline was paused after this was
+                // posted: it no longer plays.
+                gst::State::Playing if self.buffering => {}
                 gst::State::Playing => self.apply(Input::PipelinePlaying),
                 gst::State::Paused => self.apply(Input::PipelinePaused),
                 _ => {}
@@ -657,6 +660,16 @@ impl Worker {
             self.apply(Input::BufferingDone);
             if self.intent == Intent::Play {
                 self.set_pipeline_state(gst::State::Playing);
+                // A pipeline that never left PLAYING posts no state change.
+                if self.playbin.state(gst::ClockTime::ZERO)
+                    == (
+                        Ok(gst::StateChangeSuccess::Success),
+                        gst::State::Playing,
+                        gst::State::VoidPending,
+                    )
+                {
+                    self.apply(Input::PipelinePlaying);
+                }
             }
         }
     }

@@ -14,7 +14,10 @@
 //!
 //! `Prebuffering` sits between `Opening` and `Playing`: data is low before
 //! playback first started (the startup rule decides when enough of the
-//! torrent is there); the same signal later is a stall.
+//! torrent is there); the same signal later is a stall. It ends in
+//! `Playing` only when the pipeline reports PLAYING, which is after its
+//! first preroll: data that is all there at once must not make a
+//! pipeline that cannot seek yet look like it plays.
 
 /// What the user asked for last; the pipeline follows it when it can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +85,10 @@ impl PlaybackState {
             (S::Ended, _) => S::Ended,
             (S::Opening, I::BufferingLow) => S::Prebuffering,
             (S::Playing, I::BufferingLow) => S::Stalled,
-            (S::Stalled | S::Prebuffering, I::BufferingDone) => settled,
+            (S::Stalled, I::BufferingDone) => settled,
+            // The first start waits for the pipeline (see above).
+            (S::Prebuffering, I::BufferingDone) if intent == Intent::Pause => S::Paused,
+            (S::Prebuffering, I::PipelinePlaying) if intent == Intent::Play => S::Playing,
             (S::Stalled | S::Prebuffering, I::UserPause) => S::Paused,
             (S::Stalled, _) => S::Stalled,
             (S::Prebuffering, _) => S::Prebuffering,
@@ -109,8 +115,8 @@ mod tests {
             (S::Opening, I::PipelinePaused, pause, S::Paused),
             (S::Opening, I::BufferingLow, play, S::Prebuffering),
             (S::Prebuffering, I::PipelinePaused, play, S::Prebuffering),
-            (S::Prebuffering, I::PipelinePlaying, play, S::Prebuffering),
-            (S::Prebuffering, I::BufferingDone, play, S::Playing),
+            (S::Prebuffering, I::BufferingDone, play, S::Prebuffering),
+            (S::Prebuffering, I::PipelinePlaying, play, S::Playing),
             (S::Prebuffering, I::BufferingDone, pause, S::Paused),
             (S::Prebuffering, I::SeekStarted, play, S::Seeking),
             (S::Playing, I::UserPause, pause, S::Paused),
