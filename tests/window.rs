@@ -417,6 +417,74 @@ fn reopened_torrent_resumes_where_playback_was_left() {
     assert_clean_exit(app);
 }
 
+/// Mounts a 1 MiB tmpfs on the folder `$1` in new user and mount
+/// namespaces (no root needed), then runs the rest with the caller's own
+/// uid and gid (`$2`, `$3`) mapped back, so the session bus knows it.
+const ON_SMALL_TMPFS: &str = r#"
+mount -t tmpfs -o size=1m tmpfs "$1" || exit 99
+uid=$2 gid=$3
+shift 3
+exec unshare --map-user="$uid" --map-group="$gid" "$@"
+"#;
+
+#[test]
+fn full_download_disk_is_said_in_the_windows_words_with_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).expect("folder");
+    // About 2.5 MB: more than the disk holds.
+    let video = seed_dir.join("Big.mp4");
+    write_clip(&video, 10);
+    let (_seeder, magnet) = seeded_magnet(&video, &dir.path().join("big.torrent"));
+    let home = dir.path().join("home");
+    let downloads = home.join("Downloads");
+    std::fs::create_dir_all(&downloads).expect("folder");
+    let probe = Command::new("unshare")
+        .args(["-Urm", "sh", "-c", "mount -t tmpfs tmpfs \"$1\"", "sh"])
+        .arg(&downloads)
+        .output()
+        .expect("unshare runs (package util-linux)");
+    if !probe.status.success() {
+        eprintln!(
+            "skipped: no tmpfs in a user namespace here: {}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        return;
+    }
+
+    let desktop = Desktop::start();
+    // SAFETY: getuid and getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let (uid, gid) = (uid.to_string(), gid.to_string());
+    let wrapper = [
+        OsStr::new("unshare"),
+        OsStr::new("-Urm"),
+        OsStr::new("sh"),
+        OsStr::new("-c"),
+        OsStr::new(ON_SMALL_TMPFS),
+        OsStr::new("sh"),
+        downloads.as_os_str(),
+        OsStr::new(&uid),
+        OsStr::new(&gid),
+    ];
+    let env = [
+        ("HOME", home.as_path()),
+        ("XDG_CONFIG_HOME", home.as_path()),
+    ];
+    let mut app = desktop.launch_wrapped(&wrapper, &[OsStr::new(&magnet)], &env);
+    let line = app.wait_for_line("showing error:", START_TIMEOUT);
+    assert!(
+        line.contains("The disk is full") && line.contains("Free some space"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("no space left to write"),
+        "the engine's own sentence: {line}"
+    );
+    settled_screenshot(&desktop, "window-disk-full.png", None);
+    assert_clean_exit(app);
+}
+
 /// Makes `torrent` of `content` (a file or folder in a `seed` folder) and
 /// seeds it with libtorrent; returns the seeder and a magnet link naming it.
 fn seeded_magnet(content: &Path, torrent: &Path) -> (common::peers::Peer, String) {

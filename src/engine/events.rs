@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::engine::metainfo::InfoHash;
+use crate::engine::storage::StorageError;
 
 /// One thing that happened to a torrent.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,7 +83,28 @@ pub enum TorrentState {
     Seeding,
     Paused,
     /// Stopped on this error.
-    Error(String),
+    Error(TorrentFailure),
+}
+
+/// Why a torrent stopped: the engine's sentence (what the CLI prints), and
+/// its kind, which a user interface puts in its own, translated words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TorrentFailure {
+    /// No space (or quota) left in the download folder.
+    #[error("{0}")]
+    DiskFull(String),
+    /// Any other disk error.
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl From<&StorageError> for TorrentFailure {
+    fn from(error: &StorageError) -> Self {
+        match error {
+            StorageError::DiskFull { .. } => Self::DiskFull(error.to_string()),
+            _ => Self::Storage(error.to_string()),
+        }
+    }
 }
 
 /// A piece as the UI shows it.

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use crate::engine::bitfield::Bitfield;
-use crate::engine::events::{TorrentState, TorrentStats};
+use crate::engine::events::{TorrentFailure, TorrentState, TorrentStats};
 use crate::engine::metainfo::Info;
 use crate::engine::picker::Demand;
 use crate::engine::torrent::TorrentCommand;
@@ -46,7 +46,7 @@ pub enum StreamError {
     TorrentGone,
     /// The torrent stopped on an error (a full disk) before the bytes came.
     #[error("the torrent stopped: {0}")]
-    TorrentFailed(String),
+    TorrentFailed(TorrentFailure),
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -207,7 +207,7 @@ impl FileStream {
             }
             failed = stats.wait_for(|stats| matches!(stats.state, TorrentState::Error(_))) => {
                 return Err(match failed.as_deref().map(|stats| &stats.state) {
-                    Ok(TorrentState::Error(message)) => StreamError::TorrentFailed(message.clone()),
+                    Ok(TorrentState::Error(failure)) => StreamError::TorrentFailed(failure.clone()),
                     _ => StreamError::TorrentGone,
                 });
             }
@@ -475,10 +475,11 @@ mod tests {
             let stream = stream.clone();
             async move { stream.read_at(16384, 100).await }
         });
-        stats_tx.send_modify(|stats| stats.state = TorrentState::Error("the disk is full".into()));
+        let full = TorrentFailure::DiskFull("the disk is full".into());
+        stats_tx.send_modify(|stats| stats.state = TorrentState::Error(full.clone()));
         let failed = waiting.await.unwrap();
         assert!(
-            matches!(&failed, Err(StreamError::TorrentFailed(message)) if message == "the disk is full"),
+            matches!(&failed, Err(StreamError::TorrentFailed(failure)) if *failure == full),
             "{failed:?}"
         );
         assert_eq!(stream.read_at(0, 100).await.unwrap(), vec![7u8; 100]);

@@ -57,6 +57,10 @@ pub enum SourceError {
     /// The bytes cannot be had; the sentence is shown to the user.
     #[error("{0}")]
     Failed(String),
+    /// The bytes cannot be had because the download folder's disk is full;
+    /// the sentence is the engine's, for logs.
+    #[error("{0}")]
+    DiskFull(String),
 }
 
 /// The number of bytes a read of `len` at `offset` returns from a file of

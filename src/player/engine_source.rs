@@ -12,8 +12,9 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
+use crate::engine::events::TorrentFailure;
 use crate::engine::metainfo::InfoHash;
-use crate::engine::stream::FileStream;
+use crate::engine::stream::{FileStream, StreamError};
 use crate::player::byte_source::{ByteSource, SourceError};
 use crate::player::torrentsrc::{self, SourceRequest};
 
@@ -60,9 +61,12 @@ impl ByteSource for EngineSource {
         }
         self.runtime.block_on(async {
             tokio::select! {
-                read = self.stream.read_at(offset, len) => {
-                    read.map_err(|error| SourceError::Failed(error.to_string()))
-                }
+                read = self.stream.read_at(offset, len) => read.map_err(|error| match error {
+                    StreamError::TorrentFailed(TorrentFailure::DiskFull(sentence)) => {
+                        SourceError::DiskFull(sentence)
+                    }
+                    error => SourceError::Failed(error.to_string()),
+                }),
                 // A closed channel cannot happen while `self` lives; either
                 // way the read is given up.
                 _ = interrupted.wait_for(|interrupted| *interrupted) => {

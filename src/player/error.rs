@@ -1,5 +1,6 @@
 //! Why playback failed, in words a user can act on.
 
+use crate::engine::events::TorrentFailure;
 use crate::i18n::{gettext, gettext_f};
 use gst::glib;
 
@@ -16,6 +17,9 @@ pub enum PlaybackError {
     /// such as "H.265 (Main Profile) decoder".
     #[error("missing plugin: {0}")]
     MissingPlugin(String),
+    /// The download folder's disk is full; the detail is for logs only.
+    #[error("disk full: {0}")]
+    DiskFull(String),
     #[error("playback failed: {0}")]
     Other(String),
 }
@@ -37,6 +41,8 @@ impl PlaybackError {
             || error.matches(gst::ResourceError::NotAuthorized)
         {
             Self::Unreadable(detail)
+        } else if error.matches(gst::ResourceError::NoSpaceLeft) {
+            Self::DiskFull(detail)
         } else if error.matches(gst::StreamError::TypeNotFound)
             || error.matches(gst::StreamError::WrongType)
             || error.matches(gst::StreamError::Demux)
@@ -65,7 +71,19 @@ impl PlaybackError {
                 "A codec needed to play this video is not installed: {}.",
                 &[names],
             ),
+            Self::DiskFull(_) => gettext(
+                "The disk is full, so the video cannot be downloaded further. Free some space, then open it again: the parts already downloaded are kept.",
+            ),
             Self::Other(detail) => gettext_f("The video cannot be played: {}.", &[detail]),
+        }
+    }
+
+    /// The failure of a torrent that stopped (its engine sentence is for
+    /// logs; the user reads this type's own words).
+    pub fn from_torrent(failure: &TorrentFailure) -> Self {
+        match failure {
+            TorrentFailure::DiskFull(sentence) => Self::DiskFull(sentence.clone()),
+            TorrentFailure::Storage(sentence) => Self::Unreadable(sentence.clone()),
         }
     }
 }
@@ -89,7 +107,7 @@ pub fn codec_package(missing: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{PlaybackError, codec_package};
+    use super::{PlaybackError, TorrentFailure, codec_package};
 
     #[test]
     fn missing_codecs_name_their_debian_package() {
@@ -145,5 +163,23 @@ mod tests {
             PlaybackError::classify(&no_codec, &[]),
             PlaybackError::MissingPlugin(_)
         ));
+    }
+
+    #[test]
+    fn a_full_disk_is_said_in_the_players_words_not_the_engines() {
+        let engine_sentence = "the disk is full: no space left to write into /home/u/Downloads. \
+                               Free some space and open the torrent again; the pieces already \
+                               verified are kept";
+        let from_source = glib::Error::new(gst::ResourceError::NoSpaceLeft, engine_sentence);
+        let from_torrent = TorrentFailure::DiskFull(engine_sentence.to_owned());
+        for failure in [
+            PlaybackError::classify(&from_source, &[]),
+            PlaybackError::from_torrent(&from_torrent),
+        ] {
+            assert!(matches!(failure, PlaybackError::DiskFull(_)), "{failure:?}");
+            let message = failure.user_message();
+            assert!(message.starts_with("The disk is full"), "{message}");
+            assert!(!message.contains("no space left to write"), "{message}");
+        }
     }
 }

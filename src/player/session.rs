@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use tokio::runtime::Handle;
 
+use crate::engine::events::TorrentState;
 use crate::engine::handle::TorrentHandle;
 use crate::engine::picker::startup::{self, StartupInput};
 use crate::engine::stream::FileStream;
@@ -256,6 +257,8 @@ pub struct Session {
     reader_waiting: bool,
     /// The pipeline is held paused by us (prebuffering or a stall).
     holding: bool,
+    /// The torrent stopped on an error and that was reported.
+    torrent_failed: bool,
     started: bool,
     seek_target_s: Option<f64>,
     /// A start position was asked for and the player has not moved there
@@ -372,6 +375,7 @@ impl Session {
             duration_s: None,
             reader_waiting: false,
             holding,
+            torrent_failed: false,
             started: false,
             seek_target_s: None,
             start_pending: start.is_some(),
@@ -450,10 +454,7 @@ impl Session {
                 self.recorder.frame_shown(at);
                 None
             }
-            _ = self.ticker.tick() => {
-                self.tick(Instant::now());
-                None
-            }
+            _ = self.ticker.tick() => self.tick(Instant::now()),
         }
     }
 
@@ -478,15 +479,7 @@ impl Session {
                 self.recorder.finish(now, complete);
                 Some(SessionEvent::Ended { complete })
             }
-            PlayerEvent::Failed(error) => {
-                self.recorder.event(
-                    now,
-                    EventKind::Error {
-                        message: error.user_message(),
-                    },
-                );
-                Some(SessionEvent::Failed(error))
-            }
+            PlayerEvent::Failed(error) => self.failed(now, error),
             PlayerEvent::ReadWait(wait) => {
                 self.reader_waiting = matches!(wait, ReadWait::Started { .. });
                 None
@@ -532,9 +525,21 @@ impl Session {
         (verified as f64 / bitrate, playhead + verified >= length)
     }
 
+    fn failed(&mut self, now: Instant, error: PlaybackError) -> Option<SessionEvent> {
+        self.recorder.event(
+            now,
+            EventKind::Error {
+                message: error.user_message(),
+            },
+        );
+        Some(SessionEvent::Failed(error))
+    }
+
     /// The feedback loop: tells the engine the playback rate, detects and
-    /// ends stalls with the startup rule, samples for the recorder.
-    fn tick(&mut self, now: Instant) {
+    /// ends stalls with the startup rule, samples for the recorder. Fails
+    /// playback that waits for data from a torrent that stopped (a full
+    /// disk): no read is blocked to fail it, and the data will not come.
+    fn tick(&mut self, now: Instant) -> Option<SessionEvent> {
         // While seeking, the position is the old one or the target, neither
         // of which is playback.
         if self.state != PlaybackState::Seeking
@@ -544,6 +549,12 @@ impl Session {
         }
         let bitrate = self.bitrate();
         let stats = self.prepared.torrent.stats();
+        if let TorrentState::Error(failure) = &stats.state
+            && self.holding
+            && !std::mem::replace(&mut self.torrent_failed, true)
+        {
+            return self.failed(now, PlaybackError::from_torrent(failure));
+        }
         let (buffer_s, to_the_end) = self.buffer_ahead();
         let should_run = matches!(self.state, PlaybackState::Playing | PlaybackState::Stalled);
         // Waiting to start or to resume is when deadlines matter most.
@@ -633,5 +644,6 @@ impl Session {
                 },
             );
         }
+        None
     }
 }

@@ -226,8 +226,22 @@ impl Desktop {
 
     /// Like `launch`, with extra environment variables.
     pub fn launch_with_env(&self, args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> App {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_piecewise"))
-            .args(args)
+        self.launch_wrapped(&[], args, env)
+    }
+
+    /// Like `launch_with_env`, through `wrapper` (a command that runs the
+    /// rest of its arguments, such as `unshare`; it must exec, so that the
+    /// app's pid is the child's).
+    pub fn launch_wrapped(
+        &self,
+        wrapper: &[&std::ffi::OsStr],
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &Path)],
+    ) -> App {
+        let piecewise = std::ffi::OsStr::new(env!("CARGO_BIN_EXE_piecewise"));
+        let mut command_line = wrapper.iter().chain([&piecewise]).chain(args);
+        let mut child = Command::new(command_line.next().expect("a program"))
+            .args(command_line)
             .env("DISPLAY", &self.display)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
             .env("GDK_BACKEND", "x11")

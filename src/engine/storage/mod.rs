@@ -312,6 +312,7 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::events::TorrentFailure;
     use crate::engine::metainfo::FileEntry;
 
     /// An info for `files` (path, content) in pieces of `piece_length`.
@@ -365,9 +366,17 @@ mod tests {
                 "{error:?}"
             );
             assert!(error.to_string().starts_with("the disk is full"));
+            assert_eq!(
+                TorrentFailure::from(&error),
+                TorrentFailure::DiskFull(error.to_string())
+            );
         }
         let other = StorageError::io("write", Path::new("/f"), io::Error::from_raw_os_error(5));
         assert!(matches!(other, StorageError::Io { .. }));
+        assert!(matches!(
+            TorrentFailure::from(&other),
+            TorrentFailure::Storage(_)
+        ));
     }
 
     #[test]

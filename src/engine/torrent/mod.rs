@@ -22,7 +22,8 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 
 use crate::engine::bitfield::Bitfield;
 use crate::engine::events::{
-    EngineEvent, PeerSnapshot, PeerSource, PieceState, TorrentEvent, TorrentState, TorrentStats,
+    EngineEvent, PeerSnapshot, PeerSource, PieceState, TorrentEvent, TorrentFailure, TorrentState,
+    TorrentStats,
 };
 use crate::engine::limits::{MAX_PEERS_PER_TORRENT, SNUB_TIMEOUT};
 use crate::engine::metainfo::Metainfo;
@@ -158,10 +159,11 @@ fn report_failed_start(
     outputs: &TorrentOutputs,
     error: StorageError,
 ) {
-    let message = error.to_string();
+    let failure = TorrentFailure::from(&error);
+    let message = failure.to_string();
     tracing::error!(torrent = %metainfo.info.name, %message, "cannot start torrent");
     outputs.stats.send_modify(|stats| {
-        stats.state = TorrentState::Error(message.clone());
+        stats.state = TorrentState::Error(failure);
         stats.piece_count = metainfo.info.piece_count();
     });
     shared.emit(EngineEvent {
@@ -1260,12 +1262,13 @@ impl TorrentTask {
 
     /// A disk error stops the torrent: it is ours, not the peers' fault.
     fn fail(&mut self, error: StorageError) {
-        let message = error.to_string();
+        let failure = TorrentFailure::from(&error);
+        let message = failure.to_string();
         tracing::error!(torrent = %self.metainfo.info.name, %message, "storage failed");
         self.disconnect_all();
         self.stop_announcer();
         self.stop_web_seeds();
-        self.state = TorrentState::Error(message.clone());
+        self.state = TorrentState::Error(failure);
         self.emit(TorrentEvent::Error(message));
         self.publish_stats();
     }

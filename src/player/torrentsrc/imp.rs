@@ -299,6 +299,10 @@ impl BaseSrcImpl for TorrentSrc {
                 gst::element_imp_error!(self, gst::ResourceError::Read, ("{}", sentence));
                 return Err(gst::FlowError::Error);
             }
+            Err(SourceError::DiskFull(sentence)) => {
+                gst::element_imp_error!(self, gst::ResourceError::NoSpaceLeft, ("{}", sentence));
+                return Err(gst::FlowError::Error);
+            }
         };
         // GStreamer takes a short buffer for the end of the file: insist.
         if bytes.len() != expected {
