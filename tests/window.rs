@@ -375,10 +375,31 @@ fn reopened_torrent_resumes_where_playback_was_left() {
     let video = seed_dir.join("Long.mp4");
     write_clip(&video, 40);
     let (_seeder, magnet) = seeded_magnet(&video, &dir.path().join("long.torrent"));
-    let desktop = Desktop::start();
-    let home = dir.path().join("home");
+    reopened_video_resumes_where_playback_was_left(
+        OsStr::new(&magnet),
+        &dir.path().join("home"),
+        "window-resumed.png",
+    );
+}
 
-    let mut app = desktop.launch_at_home_keeping_settings(OsStr::new(&magnet), &home);
+#[test]
+fn reopened_local_file_resumes_where_playback_was_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = dir.path().join("Long.mp4");
+    write_clip(&video, 40);
+    reopened_video_resumes_where_playback_was_left(
+        video.as_os_str(),
+        &dir.path().join("home"),
+        "window-resumed-local-file.png",
+    );
+}
+
+/// Plays `argument` (a magnet link or a local file) in the window, seeks
+/// to 20 s, closes the window; opened again, the video starts where it was
+/// (saved as `screenshot`).
+fn reopened_video_resumes_where_playback_was_left(argument: &OsStr, home: &Path, screenshot: &str) {
+    let desktop = Desktop::start();
+    let mut app = desktop.launch_at_home_keeping_settings(argument, home);
     let line = app.wait_for_line("playing from", START_TIMEOUT);
     assert!(
         line.contains("position_s=0"),
@@ -404,7 +425,7 @@ fn reopened_torrent_resumes_where_playback_was_left() {
     let left_at = field(saved, "position_s=");
     assert!(left_at >= 21.0, "{saved}");
 
-    let mut app = desktop.launch_at_home_keeping_settings(OsStr::new(&magnet), &home);
+    let mut app = desktop.launch_at_home_keeping_settings(argument, home);
     let line = app.wait_for_line("playing from", START_TIMEOUT);
     let resumed_at = field(&line, "position_s=");
     // A key-unit seek lands on the key frame before: one a second.
@@ -412,8 +433,10 @@ fn reopened_torrent_resumes_where_playback_was_left() {
         resumed_at > left_at - 1.5 && resumed_at <= left_at + 0.5,
         "left at {left_at} s, resumed at {resumed_at} s: {line}"
     );
-    // The controls are up as playback starts: the elapsed time shows.
-    desktop.screenshot(&artifact_dir().join("window-resumed.png"));
+    // The controls are up as playback starts: the elapsed time shows once
+    // the window repainted.
+    std::thread::sleep(Duration::from_millis(700));
+    desktop.screenshot(&artifact_dir().join(screenshot));
     assert_clean_exit(app);
 }
 

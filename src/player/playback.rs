@@ -716,7 +716,9 @@ impl Worker {
         let due = self
             .last_progress
             .is_none_or(|last| last.elapsed() >= PROGRESS_INTERVAL);
-        if !(force || due) || self.state == PlaybackState::Error {
+        // Before the start seek the playhead is at the top of the file,
+        // where playback will not be.
+        if !(force || due) || self.state == PlaybackState::Error || self.start.is_some() {
             return;
         }
         let Some(position) = self.playbin.query_position::<gst::ClockTime>() else {

@@ -1,8 +1,9 @@
-//! Where playback of each torrent's video stopped, so that reopening it
-//! resumes there. Kept in GSettings (`playback-positions`, `a{st}`: key
-//! `<hex info-hash>/<file index>`, milliseconds), newest first: the order
-//! of the serialized dictionary is kept, so the oldest entries are the last
-//! ones and are dropped first.
+//! Where playback of each video stopped, so that reopening it resumes
+//! there. Kept in GSettings (`playback-positions`, `a{st}`: key
+//! `<hex info-hash>/<file index>` for a torrent's file, the URI for a local
+//! file; milliseconds), newest first: the order of the serialized
+//! dictionary is kept, so the oldest entries are the last ones and are
+//! dropped first.
 
 use crate::ui::settings::Key;
 use gtk::gio;
@@ -27,6 +28,12 @@ const RESUME_MIN_SECONDS: f64 = 3.0;
 /// file's index in it.
 pub fn position_key(info_hash_hex: &str, file: usize) -> String {
     format!("{info_hash_hex}/{file}")
+}
+
+/// The key of a local file: its URI (`file:///…`), which no torrent key
+/// can equal (those hold no colon).
+pub fn local_position_key(uri: &str) -> String {
+    uri.to_owned()
 }
 
 /// The remembered positions, newest first.
@@ -116,6 +123,20 @@ mod tests {
         assert_eq!(positions.resume_at(&position_key("ab", 2)), None);
         assert_eq!(positions.entries[0].0, "other/0");
         assert_eq!(positions.entries[1].0, "ab/1");
+    }
+
+    #[test]
+    fn local_files_are_remembered_by_their_uri_beside_torrent_files() {
+        let mut positions = PlaybackPositions::default();
+        let film = local_position_key("file:///home/u/Videos/Film%201.mkv");
+        positions.remember(&film, 42.0, Some(600.0));
+        positions.remember(&position_key("ab", 0), 60.0, Some(600.0));
+        assert_eq!(positions.resume_at(&film), Some(42.0));
+        assert_eq!(positions.resume_at(&position_key("ab", 0)), Some(60.0));
+        assert_eq!(
+            positions.resume_at(&local_position_key("file:///home/u/Videos/Other.mkv")),
+            None
+        );
     }
 
     #[test]

@@ -429,8 +429,10 @@ impl PiecewiseWindow {
         }
         self.reset_progress();
         self.show_page("video");
-        tracing::info!(%uri, "opening");
-        self.with_player(|player| player.open(uri));
+        let start_s = self.play_local_file(uri);
+        tracing::info!(%uri, ?start_s, "opening");
+        let start = start_s.map(|start| gst::ClockTime::from_nseconds((start * 1e9) as u64));
+        self.with_player(|player| player.open_at(uri, None, start));
     }
 
     fn toast(&self, message: &str) {
@@ -758,10 +760,33 @@ impl PiecewiseWindow {
                 let Some(window) = window.upgrade() else {
                     break;
                 };
-                window.handle_event(event);
+                window.handle_local_event(event);
             }
         });
         Ok(player)
+    }
+
+    /// An event of the player of a local file: shown as a torrent
+    /// session's are, and its position kept as theirs is.
+    fn handle_local_event(&self, event: PlayerEvent) {
+        let seconds = |time: gst::ClockTime| time.nseconds() as f64 / 1e9;
+        match event {
+            PlayerEvent::State(state) => {
+                let previous = self.imp().state.get();
+                self.handle_event(event);
+                self.playback_state_changed(previous, state);
+            }
+            PlayerEvent::Progress { position, duration } => {
+                self.handle_event(event);
+                self.note_position(seconds(position), duration.map(seconds));
+            }
+            PlayerEvent::StartSeek(start) => self.note_position(seconds(start), None),
+            PlayerEvent::Ended { complete: true, .. } => {
+                self.handle_event(event);
+                self.file_finished();
+            }
+            event => self.handle_event(event),
+        }
     }
 
     fn with_player(&self, f: impl FnOnce(&Player)) {

@@ -1,10 +1,10 @@
 //! The window's side of a torrent's files: the chooser of a multi-file
-//! torrent, "next file" for series, and resuming each video where it was
-//! left (`playback-positions` in GSettings).
+//! torrent, "next file" for series, and resuming each video, a torrent's
+//! or a local file, where it was left (`playback-positions` in GSettings).
 
 use super::*;
 use crate::player::file_choice::PlayableFile;
-use crate::ui::playback_positions::{PlaybackPositions, position_key};
+use crate::ui::playback_positions::{PlaybackPositions, local_position_key, position_key};
 use crate::ui::torrent_playback::TorrentFiles;
 use std::time::Instant;
 
@@ -12,10 +12,13 @@ use std::time::Instant;
 /// also saved on pause, after a seek, and when the video is left.
 const POSITION_SAVE_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The file of the torrent on screen and where it is.
+/// The video on screen and where it is.
 #[derive(Debug)]
 pub struct PlayingFile {
-    pub file: PlayableFile,
+    /// The torrent's file; `None` for a local file.
+    pub file: Option<PlayableFile>,
+    /// Its path in the torrent, or the local file's URI (for logs).
+    name: String,
     /// `playback-positions` key.
     key: String,
     position_s: f64,
@@ -102,7 +105,8 @@ impl PiecewiseWindow {
             .set_description(Some(&imp.window_title.subtitle()));
         self.reset_progress();
         imp.playing.replace(Some(PlayingFile {
-            file: playable,
+            name: playable.path.clone(),
+            file: Some(playable),
             key,
             position_s: start_s.unwrap_or(0.0),
             duration_s: None,
@@ -121,6 +125,28 @@ impl PiecewiseWindow {
         }
     }
 
+    /// Starts following the local file `uri` as the playing video; returns
+    /// where it was left last time.
+    pub(super) fn play_local_file(&self, uri: &str) -> Option<f64> {
+        let key = local_position_key(uri);
+        let start_s = self
+            .settings()
+            .and_then(|settings| PlaybackPositions::load(settings).resume_at(&key));
+        self.imp().playing.replace(Some(PlayingFile {
+            file: None,
+            name: uri.to_owned(),
+            key,
+            position_s: start_s.unwrap_or(0.0),
+            duration_s: None,
+            saved_at: Instant::now(),
+            save_due: false,
+            // No session thread: the player's events are this file's.
+            confirmed: true,
+            started: false,
+        }));
+        start_s
+    }
+
     /// The file after the playing one in natural name order.
     fn next_file(&self) -> Option<PlayableFile> {
         let imp = self.imp();
@@ -129,12 +155,12 @@ impl PiecewiseWindow {
         files
             .as_ref()
             .zip(playing.as_ref())
-            .and_then(|(files, playing)| files.next_after(playing.file.index))
+            .and_then(|(files, playing)| files.next_after(playing.file.as_ref()?.index))
     }
 
     pub(super) fn file_started(&self, file: usize) {
         if let Some(playing) = self.imp().playing.borrow_mut().as_mut() {
-            playing.confirmed |= playing.file.index == file;
+            playing.confirmed |= playing.file.as_ref().is_some_and(|f| f.index == file);
         }
     }
 
@@ -222,7 +248,7 @@ impl PiecewiseWindow {
         };
         if state == PlaybackState::Playing && !std::mem::replace(&mut playing.started, true) {
             tracing::info!(
-                file = %playing.file.path,
+                file = %playing.name,
                 position_s = playing.position_s,
                 "playing from"
             );
