@@ -24,8 +24,9 @@
 //! - `sequential`, `rarest-first`, `deadline`: Piecewise's engine with that
 //!   policy; playback starts when the player's startup rule allows it.
 //! - `libtorrent + deadlines`: python3-libtorrent as libtorrent-based
-//!   players stream (tests/peers/lt_stream.py): sequential download, the
-//!   head and tail pieces with deadline 0 first, deadlines on the pieces of
+//!   players stream (tests/peers/lt_stream.py): sequential download,
+//!   started at once (not queued), the head and tail pieces with deadline
+//!   0 first, deadlines on the pieces of
 //!   each read and a 10-s read-ahead window, cleared on seek.
 //! - `peerflix`: torrent-stream (`TORRENT_STREAM_VERSION`), the engine
 //!   peerflix is built on, with peerflix's settings (largest file selected);
@@ -34,7 +35,8 @@
 //! - `webtorrent`: WebTorrent (`WEBTORRENT_VERSION`), reads through its
 //!   `file.createReadStream({start, end})`, its default sequential strategy.
 //!
-//! Rivals have no startup rule: their playback starts when the first
+//! Each row ends with the machine's 1-minute load average: the figures
+//! depend on it. Rivals have no startup rule: their playback starts when the first
 //! frame's bytes are readable (a player started at once). Each gets only
 //! the torrent's loopback tracker: DHT, LSD, PEX, UPnP, NAT-PMP, uTP and
 //! WebRTC off. The npm packages are installed at their pinned versions
@@ -139,6 +141,11 @@ struct RunResult {
     seek_limit: Option<f64>,
     keyframe_resume: Option<f64>,
     keyframe_limit: Option<f64>,
+    /// A rival client rather than one of Piecewise's policies.
+    rival: bool,
+    /// The machine's 1-minute load average when the run ended: the
+    /// figures depend on it.
+    load: f64,
 }
 
 #[test]
@@ -490,6 +497,8 @@ async fn run(
 /// A client under measurement, read through [`MediaSource`] like the
 /// real-time reader reads it.
 trait Contestant: MediaSource {
+    /// A rival client rather than Piecewise's engine.
+    const RIVAL: bool;
     /// Returns once this client's player would start playing from the
     /// beginning.
     async fn wait_for_start(&self, bitrate: f64, started: Instant);
@@ -557,6 +566,8 @@ impl MediaSource for EngineRun {
 }
 
 impl Contestant for EngineRun {
+    const RIVAL: bool = false;
+
     /// The player's startup rule: the buffer covers max(margin, D·(1 − r/b)).
     async fn wait_for_start(&self, bitrate: f64, started: Instant) {
         let mut poll = tokio::time::interval(START_POLL);
@@ -595,6 +606,8 @@ impl Contestant for EngineRun {
 }
 
 impl Contestant for Driver {
+    const RIVAL: bool = true;
+
     /// Rivals have no startup rule: their player starts at once, so
     /// playback starts when the first frame's bytes are readable.
     async fn wait_for_start(&self, _bitrate: f64, _started: Instant) {}
@@ -623,7 +636,7 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    async fn measure(&self, client: &impl Contestant, started: Instant) -> RunResult {
+    async fn measure<C: Contestant>(&self, client: &C, started: Instant) -> RunResult {
         let Run {
             layout,
             bitrate,
@@ -744,8 +757,18 @@ impl Run<'_> {
             seek_limit,
             keyframe_resume,
             keyframe_limit,
+            rival: C::RIVAL,
+            load: load_average(),
         }
     }
+}
+
+/// The 1-minute load average (0 where /proc/loadavg cannot be read).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Encodes the benchmark video with `moov` at the end (faststart off).
@@ -937,9 +960,9 @@ fn print_row(r: &RunResult) {
 fn print_table(results: &[RunResult]) {
     println!();
     println!(
-        "| scenario | policy | swarm KB/s | first frame s | limit s | ratio | set-up s | ratio with set-up | start s | stalls | stall s | seek keyframe s | limit s | ratio | seek exact frame s | limit s | ratio |"
+        "| scenario | policy or rival | swarm KB/s | first frame s | limit s | ratio | set-up s | ratio with set-up | start s | stalls | stall s | seek keyframe s | limit s | ratio | seek exact frame s | limit s | ratio | load |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
         println!("{}", table_row(r));
     }
@@ -947,7 +970,7 @@ fn print_table(results: &[RunResult]) {
 
 fn table_row(r: &RunResult) -> String {
     format!(
-        "| {} | {} | {:.0} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {:.0} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {:.1} |",
         r.scenario,
         r.policy,
         r.swarm_rate / 1000.0,
@@ -965,6 +988,7 @@ fn table_row(r: &RunResult) -> String {
         secs(r.seek_resume),
         secs(r.seek_limit),
         secs(r.seek_ratio()),
+        r.load,
     )
 }
 
@@ -975,6 +999,8 @@ fn write_json(results: &[RunResult], media_bytes: u64, bitrate: f64) {
             serde_json::json!({
                 "scenario": r.scenario,
                 "policy": r.policy,
+                "rival": r.rival,
+                "load_average": r.load,
                 "swarm_bytes_per_second": r.swarm_rate,
                 "first_frame_secs": r.first_frame,
                 "first_frame_limit_secs": r.first_frame_limit,

@@ -3,7 +3,7 @@ streaming benchmark's "libtorrent + deadlines" row.
 
   lt_stream.py TORRENT SAVE_DIR
 
-Sequential download; at start the head and tail pieces (the first and last
+Sequential download, not queued; at start the head and tail pieces (the first and last
 HEAD_TAIL_SHARE of the file, at least one piece each) get deadline 0; each
 read sets deadlines on the pieces it covers and on a read-ahead window
 after them, spaced by the playback rate; a seek clears every deadline.
@@ -48,6 +48,9 @@ class Streamer:
         params.save_path = save_dir
         params.flags |= (lt.torrent_flags.sequential_download | lt.torrent_flags.disable_dht
                          | lt.torrent_flags.disable_lsd | lt.torrent_flags.disable_pex)
+        # Started at once: an auto-managed torrent waits for the session's
+        # queue, which starts it up to a second later.
+        params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
         self.handle = ses.add_torrent(params)
         self.piece_length = self.info.piece_length()
         self.pieces = self.info.num_pieces()

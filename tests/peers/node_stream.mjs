@@ -23,7 +23,7 @@
 // response; otherwise it opens a stream from its offset to the end of the
 // file, like a new range request. Streams are drained as they deliver (a
 // player's HTTP buffer); at most MAX_STREAMS stay open, the least recently
-// used is closed first.
+// used is closed first (one no read waits on, if any).
 import { createRequire, register } from 'node:module'
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -144,7 +144,9 @@ function openStream (ready, start) {
   entry.stream.on('error', error => process.stderr.write(`stream error: ${error}\n`))
   const open = streams.filter(s => s.delivered < ready.file.length)
   if (open.length >= MAX_STREAMS) {
-    const oldest = open.reduce((a, b) => (a.used < b.used ? a : b))
+    // A stream a read waits on stays open if another can go.
+    const idle = open.filter(s => s.waiters.length === 0)
+    const oldest = (idle.length ? idle : open).reduce((a, b) => (a.used < b.used ? a : b))
     oldest.stream.destroy()
     streams = streams.filter(s => s !== oldest)
   }
