@@ -261,3 +261,31 @@ async fn magnet_added_with_a_file_selection_never_fetches_pieces_of_other_files(
         "pieces {outside:?} hold no byte of d.bin but were fetched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_download_rate_comes_with_the_first_verified_piece_not_a_tick_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seed/video.bin");
+    write_data(&path, 1_000_000, 7);
+    let torrent = dir.path().join("video.torrent");
+    create_torrent(&path, &torrent, PIECE, &[]);
+    let seeder = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
+    let (_engine, handle) = leecher(dir.path(), &torrent).await;
+    // A tick or more passes before the first peer: nothing to measure.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(handle.stats().download_rate, 0.0);
+
+    let mut verified = handle.verified_pieces();
+    handle.add_peers(vec![seeder.addr]).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        verified.wait_for(|have| have.count() > 0),
+    )
+    .await
+    .expect("a piece verified")
+    .unwrap();
+    // The player's startup rule, woken by the piece, finds a rate to plan
+    // with; with none it would wait for the whole file.
+    let stats = handle.stats();
+    assert!(stats.download_rate > 0.0, "{stats:?}");
+}

@@ -54,8 +54,10 @@
 //!         cargo test --test streaming_bench streaming_benchmark -- --ignored --nocapture
 //!
 //! `RUST_LOG=piecewise::engine::torrent=trace,streaming_bench=info` adds
-//! the engine's timeline on stderr (stream demands, requests per peer,
-//! blocks, hashes; the seek and its reads), with times since start.
+//! the engine's timeline on stderr (each run's start, tracker
+//! replies, peers dialled, handshakes, bitfields, chokes, stream demands,
+//! requests per peer, blocks, hashes; the seek and its reads), with times
+//! since start.
 //!
 //! The origin scenario (issue #11), on its own:
 //!
@@ -481,6 +483,7 @@ async fn run(
         scenario,
         name,
     };
+    tracing::info!(scenario = scenario.name, name, "start");
     match contender {
         Contender::Policy(policy) => {
             let started = Instant::now();

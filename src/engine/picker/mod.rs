@@ -5,6 +5,7 @@
 //! See `DESIGN.md` beside this file for the states and the deadline model.
 
 mod deadline;
+mod overdue;
 mod piece;
 mod rescue;
 pub mod startup;
@@ -55,20 +56,16 @@ const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
 /// other work, so critical blocks never queue behind a full pipeline.
 const UNKNOWN_RATE_CRITICAL_BLOCKS: usize = 4;
 
-/// Most blocks a peer whose rate is still unknown but proven fast may have
-/// in flight while any piece is time-critical. Each block it delivered
-/// allows one more (slow start: the allowance doubles every round trip),
-/// so a fast peer is not held to 4 blocks for the second until its rate
-/// is measured.
-const UNKNOWN_RATE_MAX_BLOCKS: usize = 32;
-
 /// A peer of unknown rate is proven fast once it delivered at least this
 /// many bytes/s on average since its first request ...
 const SLOW_START_MIN_BYTES_PER_SECOND: f64 = 2_000_000.0;
 
-/// ... over at least this long: a slow libtorrent peer sends its first
-/// blocks at once (its rate limiter's saved quota), then little for half a
-/// second, and must not pass for fast.
+/// ... counted over at least this long: a slow libtorrent peer sends its
+/// first blocks at once (its rate limiter's saved quota), then little for
+/// half a second, and must not pass for fast. A peer that brings what
+/// 2 MB/s would bring in this time (200 kB) sooner is proven at once: on
+/// one unlimited seeder after about 15 ms, and the pipeline it then gets
+/// is filled before the player's first startup check.
 const SLOW_START_PROOF_AFTER: Duration = Duration::from_millis(100);
 
 /// A peer with nothing in flight counts as a candidate for time-critical
@@ -287,24 +284,37 @@ impl PeerState {
     /// Whether its rate is still unknown but it delivered quickly enough
     /// to be trusted with more than `UNKNOWN_RATE_CRITICAL_BLOCKS`.
     fn proven_fast(&self, now: Instant) -> bool {
-        let Some(first) = self.first_request else {
-            return false;
-        };
-        let elapsed = now.saturating_duration_since(first);
-        let bytes = f64::from(self.delivered) * f64::from(BLOCK_SIZE);
         self.rate == 0.0
-            && elapsed >= SLOW_START_PROOF_AFTER
-            && bytes >= SLOW_START_MIN_BYTES_PER_SECOND * elapsed.as_secs_f64()
+            && self
+                .average_rate(now)
+                .is_some_and(|rate| rate >= SLOW_START_MIN_BYTES_PER_SECOND)
+    }
+
+    /// Bytes/s delivered since its first request, counted over at least
+    /// `SLOW_START_PROOF_AFTER`.
+    fn average_rate(&self, now: Instant) -> Option<f64> {
+        let first = self.first_request?;
+        let elapsed = now
+            .saturating_duration_since(first)
+            .max(SLOW_START_PROOF_AFTER);
+        let bytes = f64::from(self.delivered) * f64::from(BLOCK_SIZE);
+        Some(bytes / elapsed.as_secs_f64())
     }
 
     /// More blocks a peer proven fast may have in flight while its rate is
     /// unknown and pieces are time-critical: slow start from
-    /// `UNKNOWN_RATE_CRITICAL_BLOCKS`, one more per block delivered.
+    /// `UNKNOWN_RATE_CRITICAL_BLOCKS`, one more per block delivered (the
+    /// allowance doubles every round trip). The torrent task bounds it by
+    /// the pipeline of its `proven_rate`.
     fn slow_start_room(&self) -> usize {
-        let grown = UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_add(self.delivered as usize);
-        grown
-            .min(UNKNOWN_RATE_MAX_BLOCKS)
+        UNKNOWN_RATE_CRITICAL_BLOCKS
+            .saturating_add(self.delivered as usize)
             .saturating_sub(self.in_flight.len())
+    }
+
+    /// Its average rate since its first request once proven fast.
+    fn proven_rate(&self, now: Instant) -> Option<f64> {
+        self.average_rate(now).filter(|_| self.proven_fast(now))
     }
 
     /// Seconds until a block of `length` bytes requested now would arrive.
@@ -564,6 +574,14 @@ impl Picker {
             .backlog_bytes = bytes;
     }
 
+    /// The average rate of a peer whose rate is not measured yet but which
+    /// proved fast (at least 2 MB/s since its first request, counted over
+    /// at least 100 ms), for sizing its pipeline until the first
+    /// measurement.
+    pub fn proven_rate(&self, peer: PeerKey, now: Instant) -> Option<f64> {
+        self.peers.get(&peer)?.proven_rate(now)
+    }
+
     /// The peer disconnected: its requests return to the pool.
     pub fn peer_gone(&mut self, peer: PeerKey) {
         let Some(state) = self.peers.remove(&peer) else {
@@ -590,6 +608,9 @@ impl Picker {
             return round.picked;
         }
         if let Policy::Deadline(params) = self.policy {
+            if self.peers.get(&peer).is_some_and(|state| state.rate == 0.0) {
+                self.pick_overdue_copies(&mut round, 1 + params.max_duplicates as usize);
+            }
             self.pick_critical(&mut round, &params);
             // Other work would queue seconds ahead of the next critical
             // block at a slow peer, and what is queued cannot be taken
@@ -766,11 +787,7 @@ impl Picker {
         let mut allowance = match self.peers.get(&round.peer) {
             Some(_) if own_secs.is_finite() => usize::MAX,
             Some(state) if state.proven_fast(round.now) => state.slow_start_room(),
-            Some(state) => {
-                let critical = state.in_flight.iter();
-                let critical = critical.filter(|b| self.is_critical.get(b.piece)).count();
-                UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_sub(critical)
-            }
+            Some(_) => self.unmeasured_critical_room(round.peer),
             None => 0,
         };
         // A standby source not measured yet tries whatever peers would bring
@@ -1104,13 +1121,11 @@ impl Picker {
             if state.standby {
                 continue;
             }
-            let critical = state.in_flight.iter();
-            let critical = critical.filter(|b| self.is_critical.get(b.piece)).count();
             schedule.add(
                 key,
                 state.backlog_bytes.saturating_add(state.queued_bytes),
                 state.rate,
-                UNKNOWN_RATE_CRITICAL_BLOCKS.saturating_sub(critical),
+                self.unmeasured_critical_room(key),
             );
         }
         schedule
@@ -1160,6 +1175,7 @@ impl Picker {
         state.queued_bytes += u64::from(block.length);
         let flight = InFlight {
             peer: round.peer,
+            sent_at: round.now,
             expected_at: round.now + expected_after.min(deadline::FAR_FUTURE),
             late_at: round.now + late_after.min(deadline::FAR_FUTURE),
         };

@@ -10,6 +10,8 @@ use crate::engine::wire::{BLOCK_SIZE, BlockRequest};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct InFlight {
     pub peer: PeerKey,
+    /// When it was requested.
+    pub sent_at: Instant,
     /// When the block should arrive, by the peer's rate and queue.
     pub expected_at: Instant,
     /// When the block should have arrived from this peer, with slack; past

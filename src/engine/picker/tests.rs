@@ -540,6 +540,75 @@ fn a_peer_of_unknown_rate_that_delivers_fast_may_queue_more_than_four_blocks() {
 }
 
 #[test]
+fn a_peer_proven_fast_early_gets_a_provisional_rate_and_no_fixed_pipeline() {
+    let info = info(PIECE, &[100 * u64::from(PIECE)]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(100.0)));
+    let all = Bitfield::full(100);
+    picker.peer_has(1, &all);
+    let start = Instant::now();
+    picker.set_demand(Some(demand_at(0)), start);
+    // A burst of 8 blocks (131 kB) at once is what a rate-limited
+    // libtorrent peer may send first: not proof of speed.
+    for _ in 0..2 {
+        let picked = picker.pick(1, &all, 0.0, 64, start);
+        assert_eq!(picked.len(), UNKNOWN_RATE_CRITICAL_BLOCKS);
+        receive_all(&mut picker, 1, &picked);
+    }
+    assert_eq!(picker.proven_rate(1, start), None);
+    // One unlimited seeder: 60 blocks (983 kB) within 5 ms, more than
+    // 2 MB/s would bring in 100 ms, proves it at once; its rate counts
+    // over 100 ms at least.
+    let soon = start + Duration::from_millis(5);
+    let mut delivered = 8;
+    while delivered < 60 {
+        let picked = picker.pick(1, &all, 0.0, 64, soon);
+        assert!(!picked.is_empty());
+        delivered += picked.len();
+        receive_all(&mut picker, 1, &picked);
+    }
+    let rate = picker.proven_rate(1, soon).expect("proven fast");
+    let expected = delivered as f64 * f64::from(BLOCK_SIZE) / 0.1;
+    assert!((rate - expected).abs() < 1.0, "{rate} vs {expected}");
+    // Slow start goes on past the 32 blocks it used to stop at: one more
+    // block per block delivered.
+    let picked = picker.pick(1, &all, 0.0, 1000, soon);
+    assert_eq!(picked.len(), UNKNOWN_RATE_CRITICAL_BLOCKS + delivered);
+}
+
+#[test]
+fn peers_of_unknown_rate_copy_overdue_blocks_stuck_in_other_queues_before_later_ones() {
+    let now = Instant::now();
+    let mut picker = streaming_with_prefetch(10, now);
+    let all = Bitfield::full(10);
+    for peer in 1..=4 {
+        picker.peer_has(peer, &all);
+    }
+    // The first two peers to connect hold the first frame's pieces 0 and 9
+    // and the next ones, 1 and 8, queued behind their rate limits.
+    let first = picker.pick(1, &all, 0.0, 32, now);
+    assert_eq!(pieces_of(&first), vec![0, 9]);
+    assert_eq!(pieces_of(&picker.pick(2, &all, 0.0, 32, now)), vec![1, 8]);
+    // A third peer connecting at once takes open blocks: those in flight
+    // may still come in the first peers' own first burst.
+    let soon = now + Duration::from_millis(10);
+    assert_eq!(pieces_of(&picker.pick(3, &all, 0.0, 32, soon)), vec![2, 7]);
+    // A fourth one, half a second on: its first request, answered at once,
+    // copies the first frame's blocks, not the open ones due later.
+    let later = now + Duration::from_millis(500);
+    let fourth = picker.pick(4, &all, 0.0, 32, later);
+    assert_eq!(fourth, first);
+    // Whichever copy comes first cancels the other.
+    let got = picker.block_received(4, block(0, 0));
+    assert_eq!(got.cancel, vec![(1, block(0, 0))]);
+    // With room again it copies the next stuck block (one extra copy at
+    // most: pieces 0 and 9 have theirs), not an open one.
+    assert_eq!(picker.pick(4, &all, 0.0, 32, later), vec![block(1, 0)]);
+    // Once measured, peers are judged by their rates and queues instead.
+    let measured = picker.pick(3, &all, 1e6, 32, later);
+    assert!(!measured.contains(&block(0, 1)), "{measured:?}");
+}
+
+#[test]
 fn prefetch_guesses_beyond_the_edge_pieces_yield_once_the_demuxer_reads() {
     let now = Instant::now();
     let mut picker = streaming_with_prefetch(20, now);

@@ -4,6 +4,7 @@
 
 mod candidates;
 mod choker;
+mod early_rate;
 mod peer_exchange;
 mod piece_buffer;
 mod pipeline;
@@ -41,6 +42,7 @@ use choker::{
     ChokeCandidate, OPTIMISTIC_UNCHOKE_INTERVAL, RECHOKE_INTERVAL, REGULAR_UNCHOKE_SLOTS,
     peers_to_unchoke,
 };
+use early_rate::EarlyRate;
 use peer_exchange::PexState;
 use piece_buffer::{PieceBuffer, SpareBuffers};
 use pipeline::MAX_REQUESTS_IN_FLIGHT;
@@ -49,16 +51,6 @@ use web_seeds::WebSeed;
 
 /// How often rates, snubs, connections and stats are updated.
 const TICK: Duration = Duration::from_secs(1);
-
-/// The torrent's rates and stats are first published this soon after the
-/// task starts, not a `TICK` later: until a rate is published the
-/// player's startup rule sees none and waits for the whole file, which on
-/// a fast swarm was most of the time to start playing. So young a rate is
-/// noisy, but the startup rule trusts it in proportion to its age (2 %
-/// here), so only a swarm far above the bitrate starts on it. Peers' rates
-/// keep the 1-s tick (measured after 250 ms, bursty peers got deep queues
-/// and the 1.3x benchmark started playing at 18 s instead of 4 s).
-const FIRST_STATS_AFTER: Duration = Duration::from_millis(100);
 
 /// Tracker events buffered for the torrent task; the announcer waits when
 /// it is full.
@@ -237,9 +229,13 @@ impl Peer {
         let _ = self.commands.send(command);
     }
 
-    /// Requests to keep in flight: half a second of its rate, bounded.
-    fn target_requests(&self) -> usize {
-        pipeline::target_requests(self.download_rate.get(), self.snubbed, self.max_requests)
+    /// Requests to keep in flight: half a second of its rate, bounded; until
+    /// its rate is measured, of the average rate the picker credits it with
+    /// once it proved fast (on one unlimited seeder, the 32 requests of
+    /// slow start held the deadline policy to 80–110 MB/s).
+    fn target_requests(&self, proven_rate: Option<f64>) -> usize {
+        let rate = pipeline::sizing_rate(self.download_rate.get(), proven_rate);
+        pipeline::target_requests(rate, self.snubbed, self.max_requests)
     }
 
     /// Takes back an outstanding request; returns whether the peer will
@@ -307,12 +303,13 @@ struct TorrentTask {
     last_rechoke: Instant,
     last_optimistic: Instant,
     last_tick: Instant,
-    /// When the torrent's own download/upload rates were last updated.
-    rates_updated: Instant,
     downloaded: u64,
     wasted: u64,
     download_rate: SmoothedRate,
     upload_rate: SmoothedRate,
+    /// The download rate published before the first tick after the first
+    /// block.
+    early_rate: EarlyRate,
     /// Payload totals of peers that are gone, so torrent totals keep them.
     gone_downloaded: u64,
     gone_uploaded: u64,
@@ -402,11 +399,11 @@ impl TorrentTask {
             last_rechoke: now,
             last_optimistic: now,
             last_tick: now,
-            rates_updated: now,
             downloaded: 0,
             wasted: 0,
             download_rate: SmoothedRate::default(),
             upload_rate: SmoothedRate::default(),
+            early_rate: EarlyRate::default(),
             gone_downloaded: 0,
             gone_uploaded: 0,
             origin: params.origin,
@@ -435,9 +432,6 @@ impl TorrentTask {
         self.start_web_seeds();
         self.publish_stats();
         let mut tick = tokio::time::interval(TICK);
-        let first_stats = tokio::time::sleep(FIRST_STATS_AFTER);
-        tokio::pin!(first_stats);
-        let mut first_stats_due = true;
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -455,11 +449,6 @@ impl TorrentTask {
                 Some(event) = self.web_seed_events.recv() => self.on_web_seed_event(event),
                 Some(addrs) = self.dht_peers.recv() => self.on_discovered(PeerSource::Dht, addrs),
                 _ = tick.tick() => self.on_tick(),
-                _ = &mut first_stats, if first_stats_due => {
-                    first_stats_due = false;
-                    self.update_rates(Instant::now());
-                    self.publish_stats();
-                }
             }
         }
         self.disconnect_all();
@@ -508,6 +497,7 @@ impl TorrentTask {
     fn on_tracker_event(&mut self, event: TrackerEvent) {
         match event {
             TrackerEvent::Peers(addrs) => {
+                tracing::trace!(peers = addrs.len(), "tracker peers");
                 for addr in addrs {
                     self.add_candidate(addr);
                 }
@@ -814,6 +804,7 @@ impl TorrentTask {
             permit,
         };
         let outgoing = incoming.is_none();
+        tracing::trace!(peer = key, %addr, outgoing, "peer starts");
         match incoming {
             Some((stream, handshake)) => {
                 tokio::spawn(peer::run_incoming(stream, handshake, params, commands));
@@ -864,12 +855,14 @@ impl TorrentTask {
         };
         match event.kind {
             PeerEventKind::Connected { addr, fast } => {
+                tracing::trace!(peer = key, "handshaken");
                 peer.handshaken = true;
                 peer.fast = fast;
                 self.candidates.handshaken(addr);
                 self.emit(TorrentEvent::PeerConnected(addr));
             }
             PeerEventKind::Pieces(pieces) => {
+                tracing::trace!(peer = key, pieces = pieces.count(), "pieces");
                 for piece in peer.pieces.iter_set() {
                     if let Some(count) = self.availability.get_mut(piece as usize) {
                         *count = count.saturating_sub(1);
@@ -901,6 +894,7 @@ impl TorrentTask {
                 }
             }
             PeerEventKind::Choke => {
+                tracing::trace!(peer = key, "choked");
                 peer.peer_choking = true;
                 let dropped = pipeline::dropped_by_choke(
                     peer.fast,
@@ -913,6 +907,7 @@ impl TorrentTask {
                 }
             }
             PeerEventKind::Unchoke => {
+                tracing::trace!(peer = key, "unchoked");
                 peer.peer_choking = false;
                 peer.last_block = Instant::now();
                 self.request_blocks(key);
@@ -1029,13 +1024,15 @@ impl TorrentTask {
         if self.state != TorrentState::Downloading {
             return 0;
         }
+        let now = Instant::now();
+        let proven_rate = self.picker.proven_rate(key, now);
         let Some(peer) = self.peers.get_mut(&key) else {
             return 0;
         };
         if !peer.am_interested {
             return 0;
         }
-        let target = peer.target_requests();
+        let target = peer.target_requests(proven_rate);
         // Top up in batches of a quarter pipeline: fewer picks, commands
         // and writes per block, and the link still never runs dry.
         let batch = (target / 4).max(1);
@@ -1058,7 +1055,6 @@ impl TorrentTask {
         } else {
             &peer.pieces
         };
-        let now = Instant::now();
         let picked = self
             .picker
             .pick(key, pieces, peer.download_rate.get(), slots, now);
@@ -1122,6 +1118,9 @@ impl TorrentTask {
         request: BlockRequest,
         data: Bytes,
     ) -> bool {
+        if self.early_rate.counts_blocks() {
+            self.early_rate.block_received(Instant::now(), data.len());
+        }
         let received = self.picker.block_received(key, request);
         for (other, cancelled) in received.cancel {
             self.cancel_request(other, cancelled);
@@ -1191,6 +1190,12 @@ impl TorrentTask {
                     return;
                 }
                 tracing::trace!(piece, "piece verified");
+                if self.early_rate.active() {
+                    // Published before the piece: a reader it wakes sees
+                    // the rate that came with it.
+                    self.early_rate.measure(Instant::now());
+                    self.publish_stats();
+                }
                 self.picker.have_piece(piece);
                 self.left = self
                     .left
@@ -1296,7 +1301,8 @@ impl TorrentTask {
         for seed in self.web_seeds.values_mut() {
             seed.tick(elapsed);
         }
-        let (downloaded, uploaded) = self.update_rates(now);
+        let (downloaded, uploaded) = self.update_rates(elapsed);
+        self.early_rate.tick();
         self.transfer.send_if_modified(|transfer| {
             let now = TransferStats {
                 uploaded,
@@ -1418,11 +1424,9 @@ impl TorrentTask {
         (downloaded, uploaded)
     }
 
-    /// Updates the torrent's rates from the bytes moved since their last
-    /// update; returns the totals.
-    fn update_rates(&mut self, now: Instant) -> (u64, u64) {
-        let elapsed = now.duration_since(self.rates_updated);
-        self.rates_updated = now;
+    /// Updates the torrent's rates from the bytes moved in the `elapsed`
+    /// since the last tick; returns the totals.
+    fn update_rates(&mut self, elapsed: Duration) -> (u64, u64) {
         let (downloaded, uploaded) = self.transferred();
         self.download_rate.update(downloaded, elapsed);
         self.upload_rate.update(uploaded, elapsed);
@@ -1433,7 +1437,10 @@ impl TorrentTask {
         let (_, uploaded) = self.transferred();
         let stats = TorrentStats {
             state: self.state.clone(),
-            download_rate: self.download_rate.get(),
+            download_rate: self
+                .early_rate
+                .rate()
+                .unwrap_or_else(|| self.download_rate.get()),
             upload_rate: self.upload_rate.get(),
             peers: self.peers.values().filter(|p| p.handshaken).count(),
             pieces_had: self.have.count(),

@@ -42,6 +42,17 @@ pub(super) fn target_requests(rate: f64, snubbed: bool, max_requests: usize) -> 
     target.min(max_requests)
 }
 
+/// The rate a peer's pipeline is sized by: its measured rate, else (0:
+/// not measured yet) the average rate the picker credits it with once it
+/// proved fast, else 0 (unknown: slow start).
+pub(super) fn sizing_rate(measured: f64, proven: Option<f64>) -> f64 {
+    if measured > 0.0 {
+        measured
+    } else {
+        proven.unwrap_or(0.0)
+    }
+}
+
 /// Requests a choke takes back. Without the Fast extension a choke drops
 /// them all, silently. With it (BEP 6) the peer rejects each one it will
 /// not send, and blocks already in its send buffer still arrive (libtorrent
@@ -75,6 +86,20 @@ mod tests {
         let dropped = dropped_by_choke(false, requests.into_iter(), &allowed);
         assert_eq!(dropped, vec![request(1), request(3)]);
         assert!(dropped_by_choke(true, requests.into_iter(), &allowed).is_empty());
+    }
+
+    #[test]
+    fn a_peer_proven_fast_is_sized_by_its_average_until_measured() {
+        // One unlimited seeder proven at 100 MB/s: the full pipeline, not
+        // the 32 requests of slow start.
+        let proven = sizing_rate(0.0, Some(100e6));
+        assert_eq!(target_requests(proven, false, 5000), MAX_REQUESTS_IN_FLIGHT);
+        assert_eq!(
+            target_requests(sizing_rate(0.0, None), false, 5000),
+            MIN_REQUESTS_IN_FLIGHT
+        );
+        // Once measured, the measurement holds.
+        assert_eq!(sizing_rate(121_000.0, Some(100e6)), 121_000.0);
     }
 
     #[test]
