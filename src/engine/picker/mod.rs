@@ -8,6 +8,7 @@ mod deadline;
 mod overdue;
 mod piece;
 mod rescue;
+mod slow_start;
 pub mod startup;
 #[cfg(test)]
 mod tests;
@@ -55,18 +56,6 @@ const UNKNOWN_RATE_LATE_AFTER: Duration = Duration::from_secs(3);
 /// all queue on one peer. While any piece is time-critical it takes no
 /// other work, so critical blocks never queue behind a full pipeline.
 const UNKNOWN_RATE_CRITICAL_BLOCKS: usize = 4;
-
-/// A peer of unknown rate is proven fast once it delivered at least this
-/// many bytes/s on average since its first request ...
-const SLOW_START_MIN_BYTES_PER_SECOND: f64 = 2_000_000.0;
-
-/// ... counted over at least this long: a slow libtorrent peer sends its
-/// first blocks at once (its rate limiter's saved quota), then little for
-/// half a second, and must not pass for fast. A peer that brings what
-/// 2 MB/s would bring in this time (200 kB) sooner is proven at once: on
-/// one unlimited seeder after about 15 ms, and the pipeline it then gets
-/// is filled before the player's first startup check.
-const SLOW_START_PROOF_AFTER: Duration = Duration::from_millis(100);
 
 /// A peer with nothing in flight counts as a candidate for time-critical
 /// blocks only if it asked for work this recently: a choked peer loses its
@@ -279,42 +268,6 @@ impl PeerState {
             PeerPieces::Seed => true,
             PeerPieces::Some(field) => field.get(piece),
         }
-    }
-
-    /// Whether its rate is still unknown but it delivered quickly enough
-    /// to be trusted with more than `UNKNOWN_RATE_CRITICAL_BLOCKS`.
-    fn proven_fast(&self, now: Instant) -> bool {
-        self.rate == 0.0
-            && self
-                .average_rate(now)
-                .is_some_and(|rate| rate >= SLOW_START_MIN_BYTES_PER_SECOND)
-    }
-
-    /// Bytes/s delivered since its first request, counted over at least
-    /// `SLOW_START_PROOF_AFTER`.
-    fn average_rate(&self, now: Instant) -> Option<f64> {
-        let first = self.first_request?;
-        let elapsed = now
-            .saturating_duration_since(first)
-            .max(SLOW_START_PROOF_AFTER);
-        let bytes = f64::from(self.delivered) * f64::from(BLOCK_SIZE);
-        Some(bytes / elapsed.as_secs_f64())
-    }
-
-    /// More blocks a peer proven fast may have in flight while its rate is
-    /// unknown and pieces are time-critical: slow start from
-    /// `UNKNOWN_RATE_CRITICAL_BLOCKS`, one more per block delivered (the
-    /// allowance doubles every round trip). The torrent task bounds it by
-    /// the pipeline of its `proven_rate`.
-    fn slow_start_room(&self) -> usize {
-        UNKNOWN_RATE_CRITICAL_BLOCKS
-            .saturating_add(self.delivered as usize)
-            .saturating_sub(self.in_flight.len())
-    }
-
-    /// Its average rate since its first request once proven fast.
-    fn proven_rate(&self, now: Instant) -> Option<f64> {
-        self.average_rate(now).filter(|_| self.proven_fast(now))
     }
 
     /// Seconds until a block of `length` bytes requested now would arrive.
@@ -572,14 +525,6 @@ impl Picker {
             .entry(peer)
             .or_insert_with(|| PeerState::new(count))
             .backlog_bytes = bytes;
-    }
-
-    /// The average rate of a peer whose rate is not measured yet but which
-    /// proved fast (at least 2 MB/s since its first request, counted over
-    /// at least 100 ms), for sizing its pipeline until the first
-    /// measurement.
-    pub fn proven_rate(&self, peer: PeerKey, now: Instant) -> Option<f64> {
-        self.peers.get(&peer)?.proven_rate(now)
     }
 
     /// The peer disconnected: its requests return to the pool.
