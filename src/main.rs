@@ -2,12 +2,12 @@ use clap::Parser;
 use piecewise::cli::{Cli, Command, StatsCommand};
 use std::process::ExitCode;
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
     // Startup times in the stats count from here.
     piecewise::stats::recorder::process_start();
     piecewise::cli::init_logging();
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Some(Command::Cat(args)) => piecewise::cli::cat::run(args),
         Some(Command::Create(args)) => {
             piecewise::cli::create::run(args).map(|()| ExitCode::SUCCESS)
@@ -32,5 +32,9 @@ fn main() -> anyhow::Result<ExitCode> {
             let code = piecewise::application::run(cli.uri, None);
             Ok(code.into())
         }
-    }
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("Error: {}", piecewise::cli::error_line(&error));
+        ExitCode::FAILURE
+    })
 }

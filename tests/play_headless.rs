@@ -179,6 +179,23 @@ fn torrent_without_a_playable_file_fails_with_a_clear_message() {
 }
 
 #[test]
+fn file_that_is_not_a_torrent_is_reported_on_one_line_naming_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "hello\n").unwrap();
+    let (output, _) = play_headless(dir.path(), &notes, &[], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr
+        .lines()
+        .find(|line| line.starts_with("Error: "))
+        .unwrap_or_else(|| panic!("no error line in {stderr}"));
+    assert!(error.contains("notes.txt"), "{error}");
+    assert_eq!(error.matches("not valid bencode").count(), 1, "{error}");
+    assert!(!stderr.contains("Caused by"), "{stderr}");
+}
+
+#[test]
 fn magnet_link_plays_once_its_metadata_arrives_from_the_given_peer() {
     let swarm = Swarm::start(SampleFormat::WebmVp9Opus, 0);
     let info_hash = Metainfo::from_bytes(&std::fs::read(&swarm.torrent).unwrap())

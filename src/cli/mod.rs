@@ -67,6 +67,24 @@ pub(crate) fn parse_origin(name: &str) -> Result<OriginUse, String> {
         .ok_or_else(|| format!("expected one of: {}", OriginUse::NAMES.join(", ")))
 }
 
+/// An error as one line for the terminal: its causes after colons, except
+/// a cause its parent's message already ends with (most errors show their
+/// source, so anyhow's report printed each message two or three times).
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Logs to stderr; `RUST_LOG` overrides the default of info for Piecewise.
 pub fn init_logging() {
     use std::io::IsTerminal;
@@ -77,4 +95,23 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+
+    #[test]
+    fn error_line_names_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let repeated = anyhow::Error::new(io)
+            .context("cannot read x.torrent: no such file")
+            .context("cannot add x.torrent");
+        assert_eq!(
+            error_line(&repeated),
+            "cannot add x.torrent: cannot read x.torrent: no such file"
+        );
+        let plain = anyhow::anyhow!("disk full").context("cannot write x.torrent");
+        assert_eq!(error_line(&plain), "cannot write x.torrent: disk full");
+    }
 }

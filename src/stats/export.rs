@@ -7,8 +7,13 @@ use crate::stats::schema::{Run, SCHEMA_VERSION, Sample};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("cannot read or write {path}: {source}")]
-    Io {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
         path: String,
         source: std::io::Error,
     },
@@ -33,7 +38,7 @@ pub fn write_json(run: &Run, path: &Path) -> Result<(), ExportError> {
         path: display.clone(),
         source,
     })?;
-    std::fs::write(path, json + "\n").map_err(|source| ExportError::Io {
+    std::fs::write(path, json + "\n").map_err(|source| ExportError::Write {
         path: display,
         source,
     })
@@ -41,7 +46,7 @@ pub fn write_json(run: &Run, path: &Path) -> Result<(), ExportError> {
 
 pub fn read_json(path: &Path) -> Result<Run, ExportError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ExportError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| ExportError::Read {
         path: display.clone(),
         source,
     })?;
@@ -97,7 +102,7 @@ pub fn write_by_extension(run: &Run, path: &Path) -> Result<(), ExportError> {
     if !csv {
         return write_json(run, path);
     }
-    let io = |source| ExportError::Io {
+    let io = |source| ExportError::Write {
         path: path.display().to_string(),
         source,
     };
