@@ -9,7 +9,8 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use crate::stats::schema::{EventKind, Run, STARTUP_PHASES, stall_intervals};
+use crate::i18n::{gettext, gettext_f};
+use crate::stats::schema::{EventKind, Run, stall_intervals};
 
 /// Which chart to draw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,13 +152,14 @@ pub fn save(
     }
 }
 
-/// The unit a rate axis uses: MiB/s from 1 MiB/s up, KiB/s below.
+/// The unit a rate axis uses: MB/s from 1 MB/s up, kB/s below; decimal
+/// units, as the status line and the panel's totals (GLib's sizes) use.
 fn rate_unit(max_bytes_per_s: f64) -> (&'static str, f64) {
-    const MIB: f64 = 1024.0 * 1024.0;
-    if max_bytes_per_s >= MIB {
-        ("MiB/s", MIB)
+    const MB: f64 = 1_000_000.0;
+    if max_bytes_per_s >= MB {
+        ("MB/s", MB)
     } else {
-        ("KiB/s", 1024.0)
+        ("kB/s", 1000.0)
     }
 }
 
@@ -314,15 +316,25 @@ fn label_count(pixels: u32, spacing: u32) -> usize {
         .clamp(2, 10)
 }
 
+/// An axis label: as many decimals as the value has, none for a whole
+/// number ("400", "2.5"; plotters writes "400.0"). Three decimals are
+/// plenty for ticks a nice step apart and hide the float's rounding.
+fn axis_number(value: &f64) -> String {
+    let text = format!("{value:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" { "0" } else { text }.to_owned()
+}
+
 /// What every chart's mesh shares: the style's grid, axes and label
 /// fonts, and as many x labels as a plot `width` pixels wide holds.
-fn shared_mesh_style<X: Ranged, Y: Ranged, DB: DrawingBackend>(
-    mesh: &mut MeshStyle<'_, '_, X, Y, DB>,
+fn shared_mesh_style<Y: Ranged, DB: DrawingBackend>(
+    mesh: &mut MeshStyle<'_, '_, RangedCoordf64, Y, DB>,
     style: &ChartStyle,
     width: u32,
     x_desc: &str,
 ) {
     mesh.x_labels(label_count(width, X_LABEL_SPACING))
+        .x_label_formatter(&axis_number)
         .bold_line_style(style.grid)
         .light_line_style(TRANSPARENT)
         .axis_style(style.foreground)
@@ -349,8 +361,9 @@ fn time_chart<'a, DB: DrawingBackend>(
         .map_err(drawing)?;
     let (width, height) = chart.plotting_area().dim_in_pixel();
     let mut mesh = chart.configure_mesh();
-    shared_mesh_style(&mut mesh, style, width, "time (s)");
+    shared_mesh_style(&mut mesh, style, width, &gettext("time (s)"));
     mesh.y_labels(label_count(height, Y_LABEL_SPACING))
+        .y_label_formatter(&axis_number)
         .y_desc(y_desc)
         .draw()
         .map_err(drawing)?;
@@ -376,23 +389,24 @@ fn draw_rates<DB: DrawingBackend>(
             let colour = style.colour(index);
             [
                 LegendEntry {
-                    label: series_label(runs, run, "download"),
+                    label: series_label(runs, run, &gettext("download")),
                     swatch: Swatch::Line(colour, 2),
                 },
                 LegendEntry {
-                    label: series_label(runs, run, "upload"),
+                    label: series_label(runs, run, &gettext("upload")),
                     swatch: Swatch::Dashes(colour),
                 },
             ]
         })
         .collect();
     let area = draw_legend(area, &legend, style)?;
-    let y_desc = format!("rate ({unit})");
+    // Translators: a chart's vertical axis; {} is a unit such as kB/s.
+    let y_desc = gettext_f("rate ({})", &[unit]);
     let mut chart = time_chart(
         &area,
         runs,
         style,
-        "Download and upload rate",
+        &gettext("Download and upload rate"),
         (top, &y_desc),
     )?;
     for (index, run) in runs.iter().enumerate() {
@@ -449,18 +463,18 @@ fn draw_buffer<DB: DrawingBackend>(
         let colour = style.colour(index);
         if !stalls[index].is_empty() {
             legend.push(LegendEntry {
-                label: series_label(runs, run, "stalls"),
+                label: series_label(runs, run, &gettext("stalls")),
                 swatch: Swatch::Block(colour.mix(0.25).filled()),
             });
         }
         if !seeks[index].is_empty() {
             legend.push(LegendEntry {
-                label: series_label(runs, run, "seeks"),
+                label: series_label(runs, run, &gettext("seeks")),
                 swatch: Swatch::Tick(colour),
             });
         }
         legend.push(LegendEntry {
-            label: series_label(runs, run, "buffer"),
+            label: series_label(runs, run, &gettext("buffer")),
             swatch: Swatch::Line(colour, 2),
         });
     }
@@ -469,8 +483,8 @@ fn draw_buffer<DB: DrawingBackend>(
         &area,
         runs,
         style,
-        "Buffer ahead",
-        (top, "buffer ahead (s)"),
+        &gettext("Buffer ahead"),
+        (top, &gettext("buffer ahead (s)")),
     )?;
     for (index, run) in runs.iter().enumerate() {
         let colour = style.colour(index);
@@ -501,6 +515,17 @@ fn draw_buffer<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The names of the parts of `Run::startup_phases`, in its order.
+fn startup_phase_names() -> [String; 5] {
+    [
+        gettext("launch"),
+        gettext("metadata"),
+        gettext("first peer"),
+        gettext("prebuffering"),
+        gettext("first frame"),
+    ]
+}
+
 fn draw_startup<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     runs: &[Run],
@@ -513,17 +538,17 @@ fn draw_startup<DB: DrawingBackend>(
         .fold(0.1, f64::max);
     let labels: Vec<String> = runs.iter().map(|run| run.label().to_owned()).collect();
     let bars = u32::try_from(runs.len().max(1)).unwrap_or(u32::MAX);
-    let legend: Vec<LegendEntry> = STARTUP_PHASES
-        .iter()
+    let legend: Vec<LegendEntry> = startup_phase_names()
+        .into_iter()
         .enumerate()
-        .map(|(phase, name)| LegendEntry {
-            label: (*name).to_owned(),
+        .map(|(phase, label)| LegendEntry {
+            label,
             swatch: Swatch::Block(style.colour(phase).filled()),
         })
         .collect();
     let area = draw_legend(area, &legend, style)?;
     let mut chart = ChartBuilder::on(&area)
-        .caption("Startup delay", caption_font(style))
+        .caption(gettext("Startup delay"), caption_font(style))
         .margin(MARGIN)
         .margin_right(RIGHT_MARGIN)
         .x_label_area_size(36)
@@ -536,7 +561,7 @@ fn draw_startup<DB: DrawingBackend>(
         .map_err(drawing)?;
     let width = chart.plotting_area().dim_in_pixel().0;
     let mut mesh = chart.configure_mesh();
-    shared_mesh_style(&mut mesh, style, width, "seconds since start");
+    shared_mesh_style(&mut mesh, style, width, &gettext("seconds since start"));
     mesh.disable_y_mesh()
         .y_label_formatter(&|value| match value {
             SegmentValue::CenterOf(index) => usize::try_from(*index)
@@ -548,7 +573,7 @@ fn draw_startup<DB: DrawingBackend>(
         })
         .draw()
         .map_err(drawing)?;
-    for phase in 0..STARTUP_PHASES.len() {
+    for phase in 0..legend.len() {
         let colour = style.colour(phase);
         let mut segments = Vec::new();
         for (bar, parts) in (0..bars).zip(&phases) {
@@ -570,7 +595,18 @@ fn draw_startup<DB: DrawingBackend>(
 
 #[cfg(test)]
 mod tests {
-    use super::{ENTRY_SPACING, legend_layout};
+    use super::{ENTRY_SPACING, axis_number, legend_layout};
+
+    #[test]
+    fn axis_labels_show_no_decimals_a_value_does_not_have() {
+        assert_eq!(axis_number(&400.0), "400");
+        assert_eq!(axis_number(&0.0), "0");
+        assert_eq!(axis_number(&-0.0), "0");
+        assert_eq!(axis_number(&2.5), "2.5");
+        assert_eq!(axis_number(&0.25), "0.25");
+        assert_eq!(axis_number(&(0.1 + 0.2)), "0.3");
+        assert_eq!(axis_number(&-1.5), "-1.5");
+    }
 
     #[test]
     fn legend_entries_wrap_into_rows_that_fit_the_width() {

@@ -258,17 +258,9 @@ pub fn stall_intervals(events: &[Event]) -> impl Iterator<Item = (f64, f64)> + '
     })
 }
 
-/// The parts of the startup delay, in the order they usually happen.
-pub const STARTUP_PHASES: [&str; 5] = [
-    "launch",
-    "metadata",
-    "first peer",
-    "prebuffering",
-    "first frame",
-];
-
 impl Run {
-    /// Seconds spent in each of [`STARTUP_PHASES`], from the process start:
+    /// Seconds spent in each part of the startup delay (launch, metadata,
+    /// first peer, prebuffering, first frame), from the process start:
     /// each phase runs from the latest milestone before it to its own
     /// (torrent added, metadata, first peer, prebuffer done, first frame).
     /// A milestone that never came, or came before an earlier one (a
