@@ -238,7 +238,8 @@ impl ByteSource for GatedSource {
 enum Shape {
     /// `torrentsrc ! decodebin`, every decoded stream into a fakesink.
     Decodebin,
-    /// `playbin3` (what the player uses), given the source in `source-setup`.
+    /// `playbin3` (GStreamer applications' newer playbin), given the source
+    /// in `source-setup`; the player's `playbin` is covered through the URI.
     Playbin3,
 }
 
