@@ -253,19 +253,7 @@ async fn run(
             return;
         }
     };
-    let info = &added.torrent.metainfo().info;
-    let files = TorrentFiles {
-        name: info.name.clone(),
-        info_hash: added.torrent.info_hash().to_hex(),
-        playable: file_choice::playable_files(info),
-    };
-    if files.playable.is_empty() {
-        let sentence = session_error_sentence(&SessionError::NoPlayableFile(files.name));
-        tracing::warn!("cannot open the torrent: {sentence}");
-        let _ = updates.send(PlaybackUpdate::Failed(sentence)).await;
-        return;
-    }
-    if updates.send(PlaybackUpdate::Files(files)).await.is_err() {
+    if !offer_files(&added.torrent, &updates).await {
         return;
     }
     // No session until the window says which file to play.
@@ -301,19 +289,18 @@ async fn run(
                     // The old player lets go of its stream first, so the
                     // engine stops fetching the old file.
                     session = None;
-                    match start_file(&mut added, file, video_sink, start_s).await {
+                    let update = match start_file(&mut added, file, video_sink, start_s).await {
                         Ok(started) => {
                             session = Some(started);
-                            if updates.send(PlaybackUpdate::FileStarted(file)).await.is_err() {
-                                return;
-                            }
+                            PlaybackUpdate::FileStarted(file)
                         }
                         Err(sentence) => {
                             tracing::warn!("cannot play the file: {sentence}");
-                            if updates.send(PlaybackUpdate::Failed(sentence)).await.is_err() {
-                                return;
-                            }
+                            PlaybackUpdate::Failed(sentence)
                         }
+                    };
+                    if updates.send(update).await.is_err() {
+                        return;
                     }
                 }
                 Ok(PlaybackCommand::WatchStats(watch)) => watching_stats = watch,
@@ -329,17 +316,7 @@ async fn run(
                 Err(_) => return,
             },
             _ = stats_ticker.tick() => {
-                let stats = added.torrent.stats();
-                let swarm = PlaybackUpdate::Swarm {
-                    peers: stats.peers,
-                    download_rate: stats.download_rate,
-                    upload_rate: stats.upload_rate,
-                    buffer: session.as_ref().and_then(Session::buffer_status),
-                    complete: session
-                        .as_ref()
-                        .and_then(downloaded_fractions)
-                        .is_some_and(|downloaded| downloaded == [(0.0, 1.0)]),
-                };
+                let swarm = swarm_update(&added.torrent, session.as_ref());
                 if updates.send(swarm).await.is_err() {
                     return;
                 }
@@ -359,6 +336,41 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// Tells the window the torrent's playable files, or that it has none;
+/// false when there is nothing more to do.
+async fn offer_files(
+    torrent: &TorrentHandle,
+    updates: &async_channel::Sender<PlaybackUpdate>,
+) -> bool {
+    let info = &torrent.metainfo().info;
+    let files = TorrentFiles {
+        name: info.name.clone(),
+        info_hash: torrent.info_hash().to_hex(),
+        playable: file_choice::playable_files(info),
+    };
+    if files.playable.is_empty() {
+        let sentence = session_error_sentence(&SessionError::NoPlayableFile(files.name));
+        tracing::warn!("cannot open the torrent: {sentence}");
+        let _ = updates.send(PlaybackUpdate::Failed(sentence)).await;
+        return false;
+    }
+    updates.send(PlaybackUpdate::Files(files)).await.is_ok()
+}
+
+/// The swarm's figures for the status line, with the playing file's buffer.
+fn swarm_update(torrent: &TorrentHandle, session: Option<&Session>) -> PlaybackUpdate {
+    let stats = torrent.stats();
+    PlaybackUpdate::Swarm {
+        peers: stats.peers,
+        download_rate: stats.download_rate,
+        upload_rate: stats.upload_rate,
+        buffer: session.and_then(Session::buffer_status),
+        complete: session
+            .and_then(downloaded_fractions)
+            .is_some_and(|downloaded| downloaded == [(0.0, 1.0)]),
     }
 }
 
