@@ -15,7 +15,7 @@ use crate::engine::picker::Policy;
 #[derive(Args, Debug)]
 pub struct DownloadArgs {
     /// Folder the torrent's files are written into.
-    #[arg(long, default_value = ".")]
+    #[arg(long, value_name = "DIR", default_value = ".")]
     pub download_dir: PathBuf,
     /// Keep running and seeding once the download is complete.
     #[arg(long)]

@@ -33,7 +33,7 @@ pub struct PlayArgs {
     /// lasts, or with the first frame.
     #[arg(long, value_enum, default_value_t = StartName::Estimate)]
     pub start: StartName,
-    /// A peer to connect to (repeatable).
+    /// A peer to connect to, besides those the trackers name (repeatable).
     #[arg(long = "peer", value_name = "HOST:PORT")]
     pub peers: Vec<String>,
     /// Write the session's stats here as JSON.
@@ -49,10 +49,10 @@ pub struct PlayArgs {
     #[arg(long, value_name = "FRACTION", requires = "seek_at")]
     pub seek_to: Option<f64>,
     /// Folder the torrent's files are written into.
-    #[arg(long, default_value = ".")]
+    #[arg(long, value_name = "DIR", default_value = ".")]
     pub download_dir: PathBuf,
     /// Address to accept peers on.
-    #[arg(long, default_value = "0.0.0.0")]
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
     pub listen_ip: IpAddr,
     /// Use of the torrent's web seeds (HTTP origins): never, avoid-stall
     /// (only for blocks peers would deliver late) or always.
@@ -63,7 +63,7 @@ pub struct PlayArgs {
     /// Give up when nothing arrives and nothing plays for this long.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
-    /// A `.torrent` file or a magnet link.
+    /// The `.torrent` file or a `magnet:` link.
     pub torrent: String,
 }
 

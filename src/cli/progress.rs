@@ -26,7 +26,7 @@ pub struct OneFileArgs {
     pub file: Option<usize>,
     /// Folder the torrent's files are written into (default: the cache
     /// folder the GStreamer plugin uses, $XDG_CACHE_HOME/piecewise/torrents).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub download_dir: Option<PathBuf>,
     /// Use of the torrent's web seeds (HTTP origins): never, avoid-stall
     /// or always.
@@ -77,16 +77,16 @@ pub struct SwarmArgs {
 #[derive(Args, Debug)]
 pub struct TorrentOptions {
     /// Address to accept peers on.
-    #[arg(long, default_value = "0.0.0.0")]
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
     pub listen_ip: IpAddr,
     /// Port to accept peers on; 0 picks a free one.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
     pub listen_port: u16,
     /// Upload limit in bytes per second; 0 means none.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "BYTES_PER_S", default_value_t = 0)]
     pub upload_limit: u64,
     /// Download limit in bytes per second; 0 means none.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "BYTES_PER_S", default_value_t = 0)]
     pub download_limit: u64,
     #[command(flatten)]
     pub dht: DhtOptions,

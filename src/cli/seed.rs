@@ -13,7 +13,7 @@ use crate::engine::picker::Policy;
 #[derive(Args, Debug)]
 pub struct SeedArgs {
     /// Folder that holds the torrent's files.
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub download_dir: PathBuf,
     #[command(flatten)]
     pub swarm: SwarmArgs,
