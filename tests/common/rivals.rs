@@ -159,10 +159,17 @@ fn install_node_modules() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("npm install: {e}"))?;
     if !output.status.success() || !packages.iter().all(installed) {
+        // npm's error lines, without its warnings.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error: Vec<&str> = stderr
+            .lines()
+            .filter_map(|line| line.strip_prefix("npm error "))
+            .take(3)
+            .collect();
+        let error = error.join(" / ");
         return Err(format!(
-            "npm install into {} failed: {}",
-            prefix.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
+            "npm install into {} failed: {error}",
+            prefix.display()
         ));
     }
     Ok(prefix)
