@@ -413,8 +413,11 @@ impl Picker {
     }
 
     /// Chooses the file being streamed: its head and tail are fetched
-    /// before anything else. Returns requests to cancel (the previous
-    /// file's head and tail). Choosing the same file again changes nothing.
+    /// before anything else. Returns requests to cancel: the previous
+    /// file's head and tail, and every request outside the new edges (work
+    /// queued before the stream opened, e.g. while the window set up its
+    /// player, must not hold the head back). Choosing the same file again
+    /// changes nothing.
     pub fn set_stream_file(
         &mut self,
         file: Option<usize>,
@@ -424,7 +427,7 @@ impl Picker {
             return Vec::new();
         }
         self.stream_file = file.map(|index| (index, now));
-        self.refresh_critical()
+        self.refresh_critical_taking_back(now)
     }
 
     /// Updates what the player needs; returns the requests that no longer
@@ -437,17 +440,7 @@ impl Picker {
         now: Instant,
     ) -> Vec<(PeerKey, BlockRequest)> {
         self.demand = demand.map(|d| (d, now));
-        let was_critical = self.is_critical.clone();
-        let mut cancel = self.refresh_critical();
-        let jumped = self
-            .critical
-            .iter()
-            .take_while(|c| c.due.deadline <= now)
-            .any(|c| !was_critical.get(c.due.piece));
-        if jumped {
-            cancel.extend(self.reopen_outside_windows());
-        }
-        cancel
+        self.refresh_critical_taking_back(now)
     }
 
     /// The time-critical pieces not had yet, earliest deadline first.
@@ -1169,6 +1162,22 @@ impl Picker {
         {
             state.queued_bytes = state.queued_bytes.saturating_sub(u64::from(block.length));
         }
+    }
+
+    /// Like `refresh_critical`; when a piece became critical and due at
+    /// once, also takes back every request outside the windows.
+    fn refresh_critical_taking_back(&mut self, now: Instant) -> Vec<(PeerKey, BlockRequest)> {
+        let was_critical = self.is_critical.clone();
+        let mut cancel = self.refresh_critical();
+        let jumped = self
+            .critical
+            .iter()
+            .take_while(|c| c.due.deadline <= now)
+            .any(|c| !was_critical.get(c.due.piece));
+        if jumped {
+            cancel.extend(self.reopen_outside_windows());
+        }
+        cancel
     }
 
     /// Recomputes the time-critical pieces; returns the requests of pieces

@@ -450,6 +450,37 @@ fn seek_cancels_work_outside_the_windows_so_the_new_window_is_not_queued_behind_
 }
 
 #[test]
+fn opening_the_stream_takes_back_work_queued_before_it_so_the_head_is_not_behind_it() {
+    // The window adds the torrent, then opens the stream from the GTK
+    // thread: peers connected in between queue rarest-first work (the
+    // demo's seeders are rate-limited: seconds of it), and the head must
+    // not wait behind that.
+    let p = u64::from(PIECE);
+    let info = info(PIECE, &[20 * p]);
+    let mut picker = Picker::new(&info, Policy::Deadline(streaming(2.0)));
+    let all = Bitfield::full(20);
+    picker.peer_has(1, &all);
+    let now = Instant::now();
+    let queued = picker.pick(1, &all, 1e6, 12, now);
+    assert_eq!(queued.len(), 12);
+    assert!(picker.block_received(1, queued[0]).new);
+    let opened = now + Duration::from_secs(1);
+    let mut cancel = picker.set_stream_file(Some(0), opened);
+    cancel.sort_unstable();
+    let mut expected: Vec<_> = queued[1..]
+        .iter()
+        .filter(|b| ![0, 19].contains(&b.piece))
+        .map(|&b| (1, b))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(cancel, expected);
+    let first = picker.pick(1, &all, 1e6, 4, opened);
+    let mut pieces = pieces_of(&first);
+    pieces.sort_unstable();
+    assert!(pieces.iter().all(|p| [0, 19].contains(p)), "{first:?}");
+}
+
+#[test]
 fn head_and_tail_of_the_streamed_file_come_first() {
     // File 0: pieces 0-3; file 1: pieces 4-13; file 2: pieces 14-15.
     let p = u64::from(PIECE);
