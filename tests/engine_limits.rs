@@ -1,6 +1,7 @@
 //! Peer input limits, crossed by a hostile peer written here: a real TCP
 //! socket speaking raw bytes to a seeding engine on 127.0.0.1. Each test
-//! crosses one limit and expects the engine to hang up.
+//! crosses one limit and expects the engine to hang up; one holds the
+//! seeder to the Fast extension's answer to a cancel.
 
 mod common;
 
@@ -16,9 +17,10 @@ use piecewise::engine::limits::{
     HANDSHAKE_TIMEOUT, MAX_CONNECTIONS, MAX_INVALID_REQUESTS, MAX_MESSAGE_BYTES,
     MAX_PEERS_PER_TORRENT, MAX_QUEUED_REQUESTS,
 };
-use piecewise::engine::wire::{Message, MessageCodec};
+use piecewise::engine::wire::{BlockRequest, Message, MessageCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::FramedRead;
 
 /// A seeding engine with a ~3 MB torrent of 100 pieces (not a multiple of
@@ -70,6 +72,24 @@ impl Seeder {
         assert_eq!(&reply[28..48], &self.handle.info_hash().0);
         stream
     }
+
+    /// A hostile peer that said it is interested and was unchoked.
+    async fn unchoked_peer(&self) -> (FramedRead<OwnedReadHalf, MessageCodec>, OwnedWriteHalf) {
+        let (reader, mut writer) = self.hostile_peer().await.into_split();
+        writer.write_all(&frame(2, &[])).await.unwrap(); // interested
+        let mut messages = FramedRead::new(reader, MessageCodec);
+        let unchoked = tokio::time::timeout(SOON, async {
+            while let Some(Ok(message)) = messages.next().await {
+                if message == Message::Unchoke {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(unchoked, Ok(true), "an interested peer is unchoked");
+        (messages, writer)
+    }
 }
 
 /// Reads (and discards) until the engine closes the connection.
@@ -94,12 +114,17 @@ fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn request(piece: u32, offset: u32) -> Vec<u8> {
+/// A message naming one block (request: 6, cancel: 8).
+fn block_message(id: u8, piece: u32, offset: u32) -> Vec<u8> {
     let mut payload = Vec::new();
     for value in [piece, offset, 16 * 1024] {
         payload.extend_from_slice(&value.to_be_bytes());
     }
-    frame(6, &payload)
+    frame(id, &payload)
+}
+
+fn request(piece: u32, offset: u32) -> Vec<u8> {
+    block_message(6, piece, offset)
 }
 
 const SOON: Duration = Duration::from_secs(5);
@@ -147,20 +172,7 @@ async fn have_beyond_the_piece_count_disconnects() {
 #[tokio::test]
 async fn requests_past_max_queued_requests_disconnect() {
     let seeder = Seeder::start().await;
-    let peer = seeder.hostile_peer().await;
-    let (reader, mut writer) = peer.into_split();
-    writer.write_all(&frame(2, &[])).await.unwrap(); // interested
-    let mut messages = FramedRead::new(reader, MessageCodec);
-    let unchoked = tokio::time::timeout(SOON, async {
-        while let Some(Ok(message)) = messages.next().await {
-            if message == Message::Unchoke {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(unchoked, Ok(true), "an interested peer is unchoked");
+    let (messages, mut writer) = seeder.unchoked_peer().await;
     // Twice as many requests as the queue holds, in one write: the engine
     // serves some while they arrive, but cannot keep up with a flood.
     let flood: Vec<u8> = (0..2 * MAX_QUEUED_REQUESTS as u32)
@@ -225,5 +237,37 @@ async fn connections_past_max_connections_are_closed_at_once() {
     assert!(
         start.elapsed() < HANDSHAKE_TIMEOUT / 2,
         "refused, not timed out"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_request_still_queued_is_rejected_under_fast() {
+    let seeder = Seeder::start().await;
+    // A block a second: the later requests wait in the seeder's queue.
+    seeder.engine.set_rate_limits(16 * 1024, 0);
+    let (mut messages, mut writer) = seeder.unchoked_peer().await;
+    let requests: Vec<u8> = (0..8).flat_map(|piece| request(piece, 0)).collect();
+    writer.write_all(&requests).await.unwrap();
+    writer.write_all(&block_message(8, 7, 0)).await.unwrap();
+    let cancelled = BlockRequest {
+        piece: 7,
+        offset: 0,
+        length: 16 * 1024,
+    };
+    let answer = tokio::time::timeout(SOON, async {
+        while let Some(Ok(message)) = messages.next().await {
+            match message {
+                Message::RejectRequest(request) if request == cancelled => return "reject",
+                Message::Piece { piece: 7, .. } => return "piece",
+                _ => {}
+            }
+        }
+        "hang-up"
+    })
+    .await;
+    assert_eq!(
+        answer,
+        Ok("reject"),
+        "BEP 6: a cancelled request is answered with its block or a reject"
     );
 }

@@ -477,7 +477,14 @@ impl<'a, W: AsyncWrite + Unpin> Session<'a, W> {
             }
             Message::Request(request) => self.on_request(request).await,
             Message::Cancel(request) => {
+                let queued = self.queued.len();
                 self.queued.retain(|queued| *queued != request);
+                // BEP 6: with Fast every request gets exactly one answer, a
+                // cancelled one too; without it the peer counts the block as
+                // still coming (its backlog) for good.
+                if self.fast && self.queued.len() < queued {
+                    self.send(&Message::RejectRequest(request));
+                }
                 Ok(())
             }
             Message::Piece {
