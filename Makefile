@@ -13,6 +13,7 @@ DEBIAN_PACKAGES := \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gstreamer1.0-x \
 	xvfb xauth dbus-daemon dbus-x11 imagemagick fonts-dejavu-core xdotool \
+	x11-utils at-spi2-core python3-gi \
 	python3-libtorrent opentracker nginx-light openssl ca-certificates \
 	desktop-file-utils appstream xdg-utils python3-venv libglib2.0-bin shared-mime-info
 

@@ -23,11 +23,6 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 const APP_PATH: &str = "/io/github/piecewise/Piecewise";
 const WINDOW_PATH: &str = "/io/github/piecewise/Piecewise/window/1";
 
-/// The audio menu button, screen pixels: the window sits at the screen's
-/// top-left corner (no window manager), 960×600, and the button is the
-/// fourth from the right of the controls' row.
-const AUDIO_BUTTON: (u32, u32) = (814, 572);
-
 const MAGNET: &str = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=Sintel";
 
 /// Activates an exported action; `parameter` is GVariant text, e.g. `<5.0>`.
@@ -585,7 +580,10 @@ fn track_menus_list_tagged_audio_and_the_torrent_subtitles_and_switch_playbin_tr
     assert_eq!(desktop.action_state(WINDOW_PATH, "subtitle-track"), "<-1>");
 
     let closed = settled_screenshot(&desktop, "window-tracks-closed.png", None);
-    desktop.click(AUDIO_BUTTON.0, AUDIO_BUTTON.1);
+    // The audio menu's button, by its accessible name, wherever the
+    // layout puts it.
+    let (x, y) = desktop.widget_centre("button", "Audio Track", STEP_TIMEOUT);
+    desktop.click(x, y);
     let open = settled_screenshot(&desktop, "window-audio-menu.png", Some(&closed));
     assert!(
         differing_pixels(&closed, &open) > 2000.0,

@@ -166,6 +166,9 @@ pub struct Desktop {
     pub bus_address: String,
     xvfb: Child,
     bus: Child,
+    /// The bus's XDG_RUNTIME_DIR: the accessibility bus it starts for the
+    /// app puts its socket there, apart from other tests' desktops.
+    runtime_dir: tempfile::TempDir,
 }
 
 impl Desktop {
@@ -185,8 +188,10 @@ impl Desktop {
             .spawn()
             .expect("Xvfb runs (package xvfb)");
         let display = format!(":{}", first_line(xvfb.stdout.take().expect("stdout")));
+        let runtime_dir = tempfile::tempdir().expect("runtime folder");
         let mut bus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
+            .env("XDG_RUNTIME_DIR", runtime_dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -197,6 +202,7 @@ impl Desktop {
             bus_address,
             xvfb,
             bus,
+            runtime_dir,
         }
     }
 
@@ -338,6 +344,74 @@ impl Desktop {
             .status()
             .expect("xdotool runs (package xdotool)");
         assert!(status.success(), "xdotool failed");
+    }
+
+    /// The centre on the screen of the widget of the app's window with
+    /// accessible `role` and `name`, found in its accessibility tree
+    /// (tests/common/a11y.py) once it shows, within `timeout`.
+    pub fn widget_centre(&self, role: &str, name: &str, timeout: Duration) -> (u32, u32) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(centre) = self.showing_widget_centre(role, name) {
+                return centre;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {role} {name:?} showing in the accessibility tree"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn showing_widget_centre(&self, role: &str, name: &str) -> Option<(u32, u32)> {
+        let output = Command::new("/usr/bin/python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/a11y.py"))
+            .args([role, name])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .output()
+            .expect("python3 runs (package python3-gi)");
+        if !output.status.success() {
+            return None;
+        }
+        let numbers: Vec<i64> = String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .map(|number| number.parse().expect("a number"))
+            .collect();
+        let [x, y, width, height, window_width, window_height] = numbers[..] else {
+            panic!("a11y.py printed {numbers:?}");
+        };
+        // GTK 4 knows only window coordinates: X places the window. Its X
+        // window holds the GTK window and the client-side border, the same
+        // on every side without a compositor.
+        let (left, top, x_width, x_height) = self.x_window_geometry("Piecewise");
+        let left = left + (x_width - window_width) / 2;
+        let top = top + (x_height - window_height) / 2;
+        let centre = |start: i64, offset: i64, size: i64| {
+            u32::try_from(start + offset + size / 2).expect("on the screen")
+        };
+        Some((centre(left, x, width), centre(top, y, height)))
+    }
+
+    /// Left, top, width and height of the X window titled `title`.
+    fn x_window_geometry(&self, title: &str) -> (i64, i64, i64, i64) {
+        let output = Command::new("xwininfo")
+            .args(["-name", title])
+            .env("DISPLAY", &self.display)
+            .output()
+            .expect("xwininfo runs (package x11-utils)");
+        let info = String::from_utf8_lossy(&output.stdout);
+        let field = |label: &str| -> i64 {
+            info.lines()
+                .find_map(|line| line.trim().strip_prefix(label))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {label} in xwininfo's {info}"))
+        };
+        (
+            field("Absolute upper-left X:"),
+            field("Absolute upper-left Y:"),
+            field("Width:"),
+            field("Height:"),
+        )
     }
 
     /// Saves a PNG of the whole screen.
