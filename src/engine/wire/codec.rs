@@ -58,10 +58,26 @@ pub const ID_EXTENDED: u8 = 20;
 /// Bytes of a `piece` message before its block: id, index, offset.
 const PIECE_HEADER_BYTES: u32 = 9;
 
-/// Extra buffer space reserved when a frame is incomplete, in bytes. Block
-/// payloads share their read buffer, so this also bounds how much memory a
-/// retained block can pin.
+/// Extra buffer space reserved when the read buffer must grow for a frame,
+/// in bytes. Block payloads share their read buffer, so this also bounds
+/// how much memory a retained block can pin.
 const READ_AHEAD_BYTES: usize = 128 * 1024;
+
+/// Room a read should have beyond the frame being read, in bytes: below
+/// it the buffer grows, so reads stay large.
+const MIN_READ_ROOM: usize = READ_AHEAD_BYTES / 2;
+
+/// Makes room for `needed` more bytes of the frame being read and a
+/// read's worth beyond. The buffer grows only when that does not fit, and
+/// then by `READ_AHEAD_BYTES`: reserving the read-ahead on every
+/// incomplete frame replaced the buffer after nearly every read while
+/// blocks cut from it were still held (an allocation and a copy of the
+/// partial frame each time).
+fn make_room(src: &mut BytesMut, needed: usize) {
+    if src.capacity() - src.len() < needed + MIN_READ_ROOM {
+        src.reserve(needed + READ_AHEAD_BYTES);
+    }
+}
 
 /// Decodes and encodes [`Message`]s; stateless.
 #[derive(Debug, Default, Clone, Copy)]
@@ -134,11 +150,10 @@ impl Decoder for MessageCodec {
                 return Ok(None);
             };
             let known = check_length(id, length)?;
-            // Safe to reserve now: the length passed its limit above. Room
-            // for a few more frames lets one read fetch several blocks.
+            // Safe to reserve now: the length passed its limit above.
             let frame_len = 4 + length as usize;
             if src.len() < frame_len {
-                src.reserve(frame_len - src.len() + READ_AHEAD_BYTES);
+                make_room(src, frame_len - src.len());
                 return Ok(None);
             }
             if !known {
@@ -384,6 +399,31 @@ mod tests {
             }
         }
         assert_eq!(decoded, every_message());
+    }
+
+    #[test]
+    fn an_incomplete_frame_that_fits_stays_in_the_buffer_its_held_blocks_share() {
+        let block = Message::Piece {
+            piece: 1,
+            offset: 0,
+            data: Bytes::from(vec![7; MAX_BLOCK_BYTES as usize]),
+        };
+        let mut wire = BytesMut::new();
+        block.encode_into(&mut wire);
+        block.encode_into(&mut wire);
+        let frame = wire.len() / 2;
+        // One whole frame, 100 bytes of the next, and room for the rest of
+        // it and a read's worth beyond, but less than a whole read-ahead.
+        let room = MIN_READ_ROOM + frame;
+        let mut src = BytesMut::with_capacity(frame + 100 + room);
+        src.extend_from_slice(&wire[..frame + 100]);
+        let held = MessageCodec.decode(&mut src).unwrap().expect("a block");
+        let buffer = src.as_ptr();
+        assert!(MessageCodec.decode(&mut src).unwrap().is_none());
+        assert_eq!(src.as_ptr(), buffer, "the read buffer was replaced");
+        src.extend_from_slice(&wire[frame + 100..]);
+        assert_eq!(MessageCodec.decode(&mut src).unwrap(), Some(block.clone()));
+        assert_eq!(held, block);
     }
 
     #[test]
