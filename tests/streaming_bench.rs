@@ -22,7 +22,9 @@
 //! Rows, all measured by the same code through
 //! `common::realtime::MediaSource`:
 //! - `sequential`, `rarest-first`, `deadline`: Piecewise's engine with that
-//!   policy; playback starts when the player's startup rule allows it.
+//!   policy; playback starts when the player's startup rule allows it
+//!   (`session::startup_verdict`, asked at each change of the torrent's
+//!   stats or verified pieces, as the session asks it while held).
 //! - `libtorrent + deadlines`: python3-libtorrent as libtorrent-based
 //!   players stream (tests/peers/lt_stream.py): sequential download,
 //!   started at once (not queued), the head and tail pieces with deadline
@@ -81,10 +83,9 @@ use common::rivals::{Driver, Rival, TORRENT_STREAM_VERSION, WEBTORRENT_VERSION};
 use piecewise::engine::events::TorrentEvent;
 use piecewise::engine::handle::{Engine, EngineConfig, TorrentHandle, TorrentSource};
 use piecewise::engine::metainfo::Metainfo;
-use piecewise::engine::picker::startup::{self, StartupInput};
 use piecewise::engine::picker::{DeadlineParams, Policy};
 use piecewise::engine::stream::FileStream;
-use piecewise::player::session::SAFETY_MARGIN_S;
+use piecewise::player::session::{StartupWake, startup_verdict};
 
 const MEDIA_SECS: u64 = 120;
 const FPS: u32 = 25;
@@ -96,9 +97,6 @@ const PIECE: u32 = 256 * 1024;
 const SEEK_AFTER_START: Duration = Duration::from_secs(15);
 /// A run that has not finished by then is cut off and reported as such.
 const RUN_LIMIT: Duration = Duration::from_secs(240);
-/// How often the startup rule is asked while waiting to start: the
-/// player's session asks at this pace too.
-const START_POLL: Duration = piecewise::player::session::TICK;
 
 /// Byte ranges a player needs, read from the MP4's boxes.
 struct Mp4Layout {
@@ -571,25 +569,23 @@ impl MediaSource for EngineRun {
 impl Contestant for EngineRun {
     const RIVAL: bool = false;
 
-    /// The player's startup rule: the buffer covers max(margin, D·(1 − r/b)).
+    /// The player's own startup rule, asked as the session asks it: at
+    /// each change of the torrent's stats or verified pieces, and at least
+    /// every tick.
     async fn wait_for_start(&self, bitrate: f64, started: Instant) {
-        let mut poll = tokio::time::interval(START_POLL);
-        loop {
-            poll.tick().await;
-            let stats = self.handle.stats();
-            let buffered = self.stream.verified_len_from(0);
-            let input = StartupInput {
-                download_bytes_per_second: stats.download_rate,
-                rate_measured_secs: started.elapsed().as_secs_f64(),
-                media_bytes_per_second: bitrate,
-                remaining_secs: MEDIA_SECS as f64,
-                buffered_secs: buffered as f64 / bitrate,
-                safety_margin_secs: SAFETY_MARGIN_S,
-            };
-            if startup::can_start_now(&input) || buffered == self.stream.len() {
-                return;
-            }
-        }
+        let mut wake = StartupWake::new(self.handle.stats_watch(), self.handle.verified_pieces());
+        wake.wait_until(|| {
+            startup_verdict(
+                &self.stream,
+                0.0,
+                bitrate,
+                Some(MEDIA_SECS as f64),
+                self.handle.stats().download_rate,
+                started.elapsed(),
+            )
+            .allows()
+        })
+        .await;
     }
 
     fn seek(&self) {

@@ -20,7 +20,9 @@
 //! 0.2 s while playback should run, or `torrentsrc` waiting for data with
 //! less than [`STALL_BUFFER_FLOOR_S`] buffered: the pipeline is paused
 //! until the rule allows again, so the picture stops cleanly instead of
-//! stuttering.
+//! stuttering. While playback is held, the rule is asked again whenever the
+//! torrent's stats or verified pieces change ([`StartupWake`]), not only at
+//! the next tick: on a fast swarm the data is there long before 250 ms.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -28,10 +30,12 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use tokio::runtime::Handle;
+use tokio::sync::watch;
 
-use crate::engine::events::TorrentState;
+use crate::engine::bitfield::Bitfield;
+use crate::engine::events::{TorrentState, TorrentStats};
 use crate::engine::handle::TorrentHandle;
-use crate::engine::picker::startup::{self, StartupInput};
+use crate::engine::picker::startup::{self, StartupEstimate, StartupInput};
 use crate::engine::stream::FileStream;
 use crate::player::engine_source::{self, EngineSource};
 use crate::player::file_choice::{self, PlayableFile};
@@ -76,6 +80,95 @@ pub struct BufferStatus {
     /// When the rule expects to allow playback at the current download
     /// rate; `None` while nothing arrives.
     pub wait: Option<Duration>,
+}
+
+/// The startup rule's verdict on one moment of a stream.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StartupVerdict {
+    pub estimate: StartupEstimate,
+    /// Media seconds verified without a gap after the playhead.
+    pub buffer_s: f64,
+    /// That run reaches the end of the file.
+    pub to_the_end: bool,
+}
+
+impl StartupVerdict {
+    /// Playback may start or resume: the buffer is expected to last, or
+    /// the rest of the file is all there.
+    pub fn allows(&self) -> bool {
+        self.estimate.can_start_now || self.to_the_end
+    }
+}
+
+/// The startup rule as playback applies it: `stream` played from
+/// `position_s` at `bitrate` bytes/s, `duration_s` long (`None`: file
+/// size over bitrate), downloading at `download_rate` measured for
+/// `rate_age`. The benchmark asks it too, so both judge alike.
+pub fn startup_verdict(
+    stream: &FileStream,
+    position_s: f64,
+    bitrate: f64,
+    duration_s: Option<f64>,
+    download_rate: f64,
+    rate_age: Duration,
+) -> StartupVerdict {
+    let length = stream.len();
+    let playhead = ((position_s * bitrate) as u64).min(length);
+    let verified = stream.verified_len_from(playhead);
+    let buffer_s = verified as f64 / bitrate;
+    let remaining_s = duration_s.unwrap_or(length as f64 / bitrate) - position_s;
+    let estimate = startup::estimate(&StartupInput {
+        download_bytes_per_second: download_rate,
+        rate_measured_secs: rate_age.as_secs_f64(),
+        media_bytes_per_second: bitrate,
+        remaining_secs: remaining_s,
+        buffered_secs: buffer_s,
+        safety_margin_secs: SAFETY_MARGIN_S.min(remaining_s.max(0.0)),
+    });
+    StartupVerdict {
+        estimate,
+        buffer_s,
+        to_the_end: playhead + verified >= length,
+    }
+}
+
+/// Wakes whoever waits for the startup rule when what it judges may have
+/// changed: the torrent's stats (the rate, published with each verified
+/// piece early on) or its verified pieces (the buffer). A watch changes at
+/// most once per piece or stats tick, so waiting on it never spins.
+pub struct StartupWake {
+    stats: watch::Receiver<TorrentStats>,
+    have: watch::Receiver<Bitfield>,
+}
+
+impl StartupWake {
+    pub fn new(stats: watch::Receiver<TorrentStats>, have: watch::Receiver<Bitfield>) -> Self {
+        Self { stats, have }
+    }
+
+    /// Resolves at the next change; never once the torrent is gone (a
+    /// closed watch answers at once, and a loop on it would spin).
+    pub async fn changed(&mut self) {
+        tokio::select! {
+            Ok(()) = self.stats.changed() => {}
+            Ok(()) = self.have.changed() => {}
+            else => std::future::pending().await,
+        }
+    }
+
+    /// Waits until `allows` says yes, asking it at once, at each change,
+    /// and at least every [`TICK`] (a young rate's trust grows with time
+    /// alone).
+    pub async fn wait_until(&mut self, mut allows: impl FnMut() -> bool) {
+        let mut poll = tokio::time::interval(TICK);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !allows() {
+            tokio::select! {
+                () = self.changed() => {}
+                _ = poll.tick() => {}
+            }
+        }
+    }
 }
 
 /// How the session decides that playback may start.
@@ -272,6 +365,8 @@ pub struct Session {
     sent_playback: Option<(f64, bool)>,
     buffer: Option<BufferStatus>,
     ticker: tokio::time::Interval,
+    /// Asks the startup rule again between ticks while playback is held.
+    startup_wake: StartupWake,
 }
 
 impl Session {
@@ -362,6 +457,10 @@ impl Session {
         }
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let startup_wake = StartupWake::new(
+            prepared.torrent.stats_watch(),
+            prepared.torrent.verified_pieces(),
+        );
         Ok(Self {
             prepared,
             player,
@@ -384,6 +483,7 @@ impl Session {
             opened_at: Instant::now(),
             buffer: None,
             ticker,
+            startup_wake,
         })
     }
 
@@ -455,6 +555,12 @@ impl Session {
                 None
             }
             _ = self.ticker.tick() => self.tick(Instant::now()),
+            // Only while held: playing, the tick's pace is enough.
+            () = self.startup_wake.changed(), if self.holding => {
+                let download_rate = self.prepared.torrent.stats().download_rate;
+                self.apply_startup_rule(Instant::now(), download_rate);
+                None
+            }
         }
     }
 
@@ -515,16 +621,6 @@ impl Session {
         }
     }
 
-    /// Seconds of media verified without a gap after the playhead, and
-    /// whether that run reaches the end of the file.
-    fn buffer_ahead(&self) -> (f64, bool) {
-        let bitrate = self.bitrate();
-        let length = self.prepared.video.length;
-        let playhead = ((self.position_s * bitrate) as u64).min(length);
-        let verified = self.prepared.stream().verified_len_from(playhead);
-        (verified as f64 / bitrate, playhead + verified >= length)
-    }
-
     fn failed(&mut self, now: Instant, error: PlaybackError) -> Option<SessionEvent> {
         self.recorder.event(
             now,
@@ -555,7 +651,6 @@ impl Session {
         {
             return self.failed(now, PlaybackError::from_torrent(failure));
         }
-        let (buffer_s, to_the_end) = self.buffer_ahead();
         let should_run = matches!(self.state, PlaybackState::Playing | PlaybackState::Stalled);
         // Waiting to start or to resume is when deadlines matter most.
         let wants_to_play = !matches!(
@@ -575,45 +670,8 @@ impl Session {
             self.started = true;
         }
 
-        let remaining_s = self
-            .duration_s
-            .unwrap_or(self.prepared.video.length as f64 / bitrate)
-            - self.position_s;
-        let estimate = startup::estimate(&StartupInput {
-            download_bytes_per_second: stats.download_rate,
-            rate_measured_secs: now.saturating_duration_since(self.opened_at).as_secs_f64(),
-            media_bytes_per_second: bitrate,
-            remaining_secs: remaining_s,
-            buffered_secs: buffer_s,
-            safety_margin_secs: SAFETY_MARGIN_S.min(remaining_s.max(0.0)),
-        });
-        let enough = !self.start_pending && (estimate.can_start_now || to_the_end);
-        self.buffer = Some(BufferStatus {
-            ahead_s: buffer_s,
-            // The buffer playback will start with, so that the percent and
-            // the wait tell the same story.
-            required_s: if to_the_end {
-                estimate.required_buffer_secs.min(buffer_s)
-            } else {
-                estimate.start_buffer_secs
-            },
-            wait: if enough {
-                Some(Duration::ZERO)
-            } else if self.duration_s.is_none() {
-                // With the guessed bitrate the wait is no promise: the demo
-                // read ~116 s, then ~2 s once the duration was known.
-                None
-            } else {
-                estimate.wait
-            },
-        });
-        if self.holding && enough {
-            self.holding = false;
-            self.player.set_data_ready(true);
-            if !self.started {
-                self.recorder.event(now, EventKind::PrebufferDone);
-            }
-        } else if !self.holding && self.state == PlaybackState::Playing && self.started {
+        let (buffer_s, enough, released) = self.apply_startup_rule(now, stats.download_rate);
+        if !released && !self.holding && self.state == PlaybackState::Playing && self.started {
             let frozen = self.recorder.is_stalled();
             let starving = self.reader_waiting && buffer_s < STALL_BUFFER_FLOOR_S;
             if (frozen || starving) && !enough {
@@ -645,5 +703,146 @@ impl Session {
             );
         }
         None
+    }
+
+    /// Judges the buffer with the startup rule, keeps the status for the
+    /// window, and lets held playback start or resume once allowed.
+    /// Returns the buffer ahead (media seconds), whether the rule allows
+    /// playing, and whether playback was released now.
+    fn apply_startup_rule(&mut self, now: Instant, download_rate: f64) -> (f64, bool, bool) {
+        let verdict = startup_verdict(
+            self.prepared.stream(),
+            self.position_s,
+            self.bitrate(),
+            self.duration_s,
+            download_rate,
+            now.saturating_duration_since(self.opened_at),
+        );
+        let StartupVerdict {
+            estimate,
+            buffer_s,
+            to_the_end,
+        } = verdict;
+        let enough = !self.start_pending && verdict.allows();
+        self.buffer = Some(BufferStatus {
+            ahead_s: buffer_s,
+            // The buffer playback will start with, so that the percent and
+            // the wait tell the same story.
+            required_s: if to_the_end {
+                estimate.required_buffer_secs.min(buffer_s)
+            } else {
+                estimate.start_buffer_secs
+            },
+            wait: if enough {
+                Some(Duration::ZERO)
+            } else if self.duration_s.is_none() {
+                // With the guessed bitrate the wait is no promise: the demo
+                // read ~116 s, then ~2 s once the duration was known.
+                None
+            } else {
+                estimate.wait
+            },
+        });
+        let release = self.holding && enough;
+        if release {
+            self.holding = false;
+            self.player.set_data_ready(true);
+            if !self.started {
+                self.recorder.event(now, EventKind::PrebufferDone);
+            }
+        }
+        (buffer_s, enough, release)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::engine::metainfo::{FileEntry, Info};
+
+    const PIECE: u32 = 16384;
+    const PIECES: u32 = 4;
+    const DURATION_S: f64 = 10.0;
+    /// When the data or the rate changes, well before the next tick.
+    const CHANGE_AFTER: Duration = Duration::from_millis(10);
+
+    /// Holds a stream of `PIECES` pieces, `DURATION_S` long, with `verified`
+    /// pieces from the start verified and nothing arriving; runs `change` on
+    /// the torrent's watches after `CHANGE_AFTER` and returns how long the
+    /// startup rule took to allow playback.
+    async fn start_wait_after(
+        verified: u32,
+        change: impl FnOnce(&watch::Sender<TorrentStats>, &watch::Sender<Bitfield>),
+    ) -> Duration {
+        let dir = tempfile::tempdir().unwrap();
+        let length = u64::from(PIECE * PIECES);
+        let info = Info {
+            name: "film.mp4".to_owned(),
+            piece_length: PIECE,
+            piece_hashes: vec![[0; 20]; PIECES as usize],
+            files: vec![FileEntry {
+                path: "film.mp4".into(),
+                length,
+                offset: 0,
+                pad: false,
+            }],
+            total_length: length,
+            private: false,
+        };
+        let mut have = Bitfield::new(PIECES);
+        for piece in 0..verified {
+            have.set(piece);
+        }
+        let (have_tx, have) = watch::channel(have);
+        let (stats_tx, stats) = watch::channel(TorrentStats::default());
+        let (commands, _commands_rx) = mpsc::unbounded_channel();
+        let stream = FileStream::open(
+            &info,
+            0,
+            dir.path().to_owned(),
+            have.clone(),
+            stats.clone(),
+            commands,
+        )
+        .unwrap();
+        let mut wake = StartupWake::new(stats.clone(), have);
+        let bitrate = length as f64 / DURATION_S;
+        let began = tokio::time::Instant::now();
+        let allows = || {
+            let rate = stats.borrow().download_rate;
+            // A rate measured long enough to count in full.
+            let age = Duration::from_secs_f64(startup::RATE_SETTLE_SECS);
+            startup_verdict(&stream, 0.0, bitrate, Some(DURATION_S), rate, age).allows()
+        };
+        assert!(!allows(), "the rule must hold playback at first");
+        tokio::join!(wake.wait_until(allows), async {
+            tokio::time::sleep(CHANGE_AFTER).await;
+            change(&stats_tx, &have_tx);
+        });
+        began.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn held_playback_is_allowed_when_the_last_piece_is_verified_not_at_the_next_tick() {
+        let waited = start_wait_after(1, |_, have| {
+            have.send_modify(|have| {
+                for piece in 0..PIECES {
+                    have.set(piece);
+                }
+            });
+        })
+        .await;
+        assert_eq!(waited, CHANGE_AFTER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn held_playback_is_allowed_when_the_download_rate_rises_not_at_the_next_tick() {
+        let waited = start_wait_after(PIECES - 1, |stats, _| {
+            stats.send_modify(|stats| stats.download_rate = 10.0 * f64::from(PIECE * PIECES));
+        })
+        .await;
+        assert_eq!(waited, CHANGE_AFTER);
     }
 }
