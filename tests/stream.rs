@@ -25,6 +25,18 @@ async fn leecher(dir: &Path, torrent: &Path) -> (Engine, TorrentHandle) {
     (engine, handle)
 }
 
+/// A 1 MB file seeded by an unlimited libtorrent seeder, and a leecher of
+/// it that has not been told of the seeder yet.
+async fn one_file_leecher(dir: &Path) -> (PathBuf, Peer, Engine, TorrentHandle) {
+    let path = dir.join("seed/video.bin");
+    write_data(&path, 1_000_000, 7);
+    let torrent = dir.join("video.torrent");
+    create_torrent(&path, &torrent, PIECE, &[]);
+    let seeder = libtorrent("seed", &torrent, &dir.join("seed"), &[]);
+    let (engine, handle) = leecher(dir, &torrent).await;
+    (path, seeder, engine, handle)
+}
+
 /// The multi-file data seeded by libtorrent at `upload_limit` bytes/s, and
 /// a leecher of it that is told to want none of its files (streams choose).
 async fn multi_file_leecher(
@@ -102,12 +114,7 @@ async fn stream_reads_verified_bytes_of_its_file_and_other_files_are_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_read_is_cancelled_and_the_stream_reads_on() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seed/video.bin");
-    write_data(&path, 1_000_000, 7);
-    let torrent = dir.path().join("video.torrent");
-    create_torrent(&path, &torrent, PIECE, &[]);
-    let seeder = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
-    let (_engine, handle) = leecher(dir.path(), &torrent).await;
+    let (path, seeder, _engine, handle) = one_file_leecher(dir.path()).await;
     let stream = handle.open_stream(0).unwrap();
 
     // No peer yet: the read waits, and giving up on it drops it.
@@ -265,12 +272,7 @@ async fn magnet_added_with_a_file_selection_never_fetches_pieces_of_other_files(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_download_rate_comes_with_the_first_verified_piece_not_a_tick_later() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seed/video.bin");
-    write_data(&path, 1_000_000, 7);
-    let torrent = dir.path().join("video.torrent");
-    create_torrent(&path, &torrent, PIECE, &[]);
-    let seeder = libtorrent("seed", &torrent, &dir.path().join("seed"), &[]);
-    let (_engine, handle) = leecher(dir.path(), &torrent).await;
+    let (_path, seeder, _engine, handle) = one_file_leecher(dir.path()).await;
     // A tick or more passes before the first peer: nothing to measure.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(handle.stats().download_rate, 0.0);
