@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Desktop, artifact_dir, ten_second_video, write_video};
+use common::{Desktop, artifact_dir, differing_pixels, ten_second_video, write_video};
 use piecewise::player::sample::SampleFormat;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -83,18 +83,7 @@ fn wait_for_motion(desktop: &Desktop, first: &Path, later: &Path) -> f64 {
     loop {
         std::thread::sleep(Duration::from_millis(300));
         desktop.screenshot(later);
-        let compare = Command::new("compare")
-            .args(["-metric", "AE"])
-            .arg(first)
-            .arg(later)
-            .arg("null:")
-            .output()
-            .expect("compare runs");
-        let changed: f64 = String::from_utf8_lossy(&compare.stderr)
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0.0);
+        let changed = differing_pixels(first, later);
         if changed > MOVED_PIXELS || Instant::now() > deadline {
             return changed;
         }

@@ -7,7 +7,10 @@ mod common;
 
 use common::peers::{create_torrent, write_data};
 use common::swarm::{PIECE, TrackedSwarm, peer_magnet, seed};
-use common::{App, Desktop, artifact_dir, ten_second_video, write_two_language_video, write_video};
+use common::{
+    App, Desktop, artifact_dir, differing_pixels, ten_second_video, write_two_language_video,
+    write_video,
+};
 use piecewise::player::sample::{SampleFormat, SampleVideo};
 use std::ffi::OsStr;
 use std::path::Path;
@@ -74,21 +77,6 @@ fn settled_screenshot(
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn differing_pixels(a: &Path, b: &Path) -> f64 {
-    let compare = Command::new("compare")
-        .args(["-metric", "AE"])
-        .arg(a)
-        .arg(b)
-        .arg("null:")
-        .output()
-        .expect("compare runs");
-    String::from_utf8_lossy(&compare.stderr)
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0.0)
 }
 
 fn assert_clean_exit(app: App) {

@@ -153,6 +153,22 @@ pub fn wait_or_kill(mut child: Child, timeout: Duration, what: &str) -> Output {
 }
 
 /// Where tests keep files worth looking at after a run (screenshots).
+/// How many pixels of two screenshots differ (ImageMagick `compare -metric AE`).
+pub fn differing_pixels(a: &Path, b: &Path) -> f64 {
+    let compare = Command::new("compare")
+        .args(["-metric", "AE"])
+        .arg(a)
+        .arg(b)
+        .arg("null:")
+        .output()
+        .expect("compare runs");
+    String::from_utf8_lossy(&compare.stderr)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
+}
+
 pub fn artifact_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
     std::fs::create_dir_all(&dir).expect("artifact directory");
